@@ -1,0 +1,189 @@
+"""The in-process Dyna/PETS learning loop: collect, train the model, plan with MPC.
+
+1. ``seed_episodes`` episodes of uniformly random actions;
+2. train the dynamics model on everything collected;
+3. run an episode with MPC on the model (re-planning every control step,
+   warm-started by shifting the previous plan);
+4. append the episode to the data and retrain; repeat from 3.
+
+With ``model: oracle`` the planner uses the true simulator instead (no
+learning, no seed episodes): the upper-bound baseline for the same planner.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+
+from mbrl_ros.config import from_dict, param
+from mbrl_ros.models import MODELS
+from mbrl_ros.planning import PLANNERS, TrajectoryObjective, make_planner
+from mbrl_ros.tasks import make_task
+from mbrl_ros.tasks.base import Task
+
+
+@dataclasses.dataclass(frozen=True)
+class LearningConfig:
+    """Settings of one learning run."""
+
+    episodes: int = param(10, "episodes in total, random seed episodes included", low=1, high=100000)
+    seed_episodes: int = param(1, "episodes of uniformly random actions before the first model", low=0,
+                               high=1000)
+    horizon: int = param(20, "planning horizon (control steps)", low=1, high=1000)
+    plan_deadline: float = param(0.0, "seconds per plan before returning the best so far (0: no deadline)",
+                                 low=0.0, high=60.0)
+    max_train_epochs: int = param(0, "epochs per retraining (0: the model config's max_epochs)",
+                                  low=0, high=100000)
+    threads: int = param(1, "torch intra-op threads for this process", low=1, high=256)
+    device: str = param("cpu", "torch device")
+
+
+@dataclasses.dataclass
+class EpisodeRecord:
+    """One row of the learning curve."""
+
+    episode: int
+    kind: str  # "random" or "mpc"
+    env_steps: int  # cumulative, this episode included
+    episode_return: float
+    plan_ms_median: float
+    plan_ms_p99: float
+    deadline_misses: int
+    train_seconds: float
+    train_epochs: int
+    holdout_mse: float
+    episode_seconds: float
+
+
+class TransitionBuffer:
+    """Growable arrays of ``(obs, action, next_obs)`` transitions."""
+
+    def __init__(self, obs_dim: int, act_dim: int, capacity: int = 1024):
+        self._obs = np.empty((capacity, obs_dim))
+        self._act = np.empty((capacity, act_dim))
+        self._next = np.empty((capacity, obs_dim))
+        self.size = 0
+
+    def add(self, obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> None:
+        if self.size == self._obs.shape[0]:
+            self._obs, self._act, self._next = (np.concatenate([a, np.empty_like(a)])
+                                                for a in (self._obs, self._act, self._next))
+        self._obs[self.size], self._act[self.size], self._next[self.size] = obs, action, next_obs
+        self.size += 1
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Copies of the stored ``(obs (N, O), action (N, A), next_obs (N, O))``."""
+        n = self.size
+        return self._obs[:n].copy(), self._act[:n].copy(), self._next[:n].copy()
+
+
+@dataclasses.dataclass
+class LearningRun:
+    """Everything a learning run produced."""
+
+    task: Task
+    model: Any
+    planner: Any
+    records: list[EpisodeRecord]
+    data: TransitionBuffer
+
+
+def _percentile_ms(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q) * 1e3) if values else float("nan")
+
+
+def run_episode(task: Task, seed: int, act: Callable[[np.ndarray], np.ndarray],
+                on_step: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None) -> float:
+    """Run one episode with policy ``act``; returns the episode return."""
+    obs, _ = task.reset(seed=seed)
+    total = 0.0
+    while True:
+        action = task.clip_action(act(obs))
+        next_obs, reward, terminated, truncated, _ = task.step(action)
+        total += reward
+        if on_step is not None:
+            on_step(obs, action, next_obs)
+        obs = next_obs
+        if terminated or truncated:
+            return total
+
+
+def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_ensemble", seed: int = 0,
+                 learning: Mapping | LearningConfig | None = None, task_config: Mapping | None = None,
+                 planner_config: Mapping | None = None, model_config: Mapping | None = None,
+                 on_episode: Callable[[EpisodeRecord], None] | None = None,
+                 on_step: Callable[[], None] | None = None) -> LearningRun:
+    """Run the PETS loop on a registered task and return the curve, model and data.
+
+    Args:
+        task_name: registered task.
+        planner: registered planner name.
+        model: registered model name (``oracle`` for the true-physics baseline).
+        seed: seeds model init, planner noise, random actions and episode starts.
+        learning: :class:`LearningConfig` (or a mapping of its fields).
+        task_config, planner_config, model_config: component parameters.
+        on_episode: called with each finished :class:`EpisodeRecord`.
+        on_step: called after every environment step (progress bars).
+    """
+    cfg = learning if isinstance(learning, LearningConfig) else from_dict(LearningConfig, learning or {})
+    torch.set_num_threads(cfg.threads)
+    task = make_task(task_name, task_config or {})
+    spec = task.spec
+    PLANNERS.get(planner)  # fail fast on a typo, before any episode runs
+    dyn = MODELS.get(model)(spec, model_config or {}, task=task, device=cfg.device, seed=seed)
+    learned = hasattr(dyn, "fit")
+    if learned and cfg.seed_episodes < 1:
+        raise ValueError(f"model {model!r} must be trained before planning: set learning.seed_episodes >= 1")
+    gen = torch.Generator(device=cfg.device).manual_seed(seed)
+    objective = TrajectoryObjective(dyn, task.reward, generator=gen)
+    mpc = make_planner(planner, planner_config, action_low=spec.action_low, action_high=spec.action_high,
+                       horizon=cfg.horizon, objective=objective, device=cfg.device, seed=seed)
+    data = TransitionBuffer(spec.obs_dim, spec.act_dim)
+    rng = np.random.default_rng(seed)
+    records: list[EpisodeRecord] = []
+    low, high = np.asarray(spec.action_low), np.asarray(spec.action_high)
+
+    def store(obs, action, next_obs):
+        data.add(obs, action, next_obs)
+        if on_step is not None:
+            on_step()
+
+    for episode in range(cfg.episodes):
+        start = time.perf_counter()
+        episode_seed = seed * 100003 + episode
+        plan_times: list[float] = []
+        misses = 0
+        random_episode = learned and episode < cfg.seed_episodes
+        if random_episode:
+            ret = run_episode(task, episode_seed, lambda _obs: rng.uniform(low, high), store)
+        else:
+            mpc.reset()
+
+            def act(obs):
+                nonlocal misses
+                deadline = time.perf_counter() + cfg.plan_deadline if cfg.plan_deadline > 0 else None
+                result = mpc.plan(obs, deadline)
+                plan_times.append(result.seconds)
+                misses += int(result.deadline_hit)
+                mpc.shift()
+                return result.actions[0].cpu().numpy()
+
+            ret = run_episode(task, episode_seed, act, store)
+        train_s, epochs, mse = 0.0, 0, float("nan")
+        if learned and episode + 1 >= cfg.seed_episodes and episode + 1 < cfg.episodes:
+            report = dyn.fit(*data.arrays(), seed=seed + episode,
+                             max_epochs=cfg.max_train_epochs or None)
+            train_s, epochs = report.seconds, report.epochs
+            mse = float(np.mean([report.holdout_mse[i] for i in report.elites]))
+        record = EpisodeRecord(
+            episode=episode, kind="random" if random_episode else "mpc", env_steps=data.size,
+            episode_return=float(ret), plan_ms_median=_percentile_ms(plan_times, 50),
+            plan_ms_p99=_percentile_ms(plan_times, 99), deadline_misses=misses, train_seconds=train_s,
+            train_epochs=epochs, holdout_mse=mse, episode_seconds=time.perf_counter() - start)
+        records.append(record)
+        if on_episode is not None:
+            on_episode(record)
+    return LearningRun(task=task, model=dyn, planner=mpc, records=records, data=data)

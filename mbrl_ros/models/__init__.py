@@ -1,0 +1,12 @@
+"""Dynamics models: learned ensembles and the true-physics oracle (no ROS imports)."""
+from mbrl_ros.models.base import RolloutModel
+from mbrl_ros.registry import Registry
+
+#: Model name -> factory ``(spec: TaskSpec, config: Mapping, task=None, device="cpu") -> RolloutModel``.
+MODELS: Registry = Registry("model")
+
+__all__ = ["MODELS", "RolloutModel"]
+
+# Built-in models register themselves on import (after MODELS exists).
+from mbrl_ros.models import ensemble as _ensemble  # noqa: E402,F401
+from mbrl_ros.models import oracle as _oracle  # noqa: E402,F401

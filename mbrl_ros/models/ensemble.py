@@ -1,0 +1,437 @@
+"""Ensembles of MLP dynamics models: PETS probabilistic ensemble and a deterministic one.
+
+Chua et al., "Deep Reinforcement Learning in a Handful of Trials using
+Probabilistic Dynamics Models" (PETS), NeurIPS 2018. Each member predicts the
+change of the observation (delta-state target). The probabilistic ensemble
+outputs a Gaussian per member (mean and log-variance, with learned soft bounds
+on the log-variance) and is trained with the Gaussian negative log-likelihood;
+the deterministic ensemble outputs a mean trained with MSE.
+
+All members run in one batched matmul per layer (``torch.baddbmm`` over an
+``E x in x out`` weight), never a Python loop over members or samples.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import time
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from mbrl_ros.config import from_dict, param, to_dict
+from mbrl_ros.models import MODELS
+from mbrl_ros.models.base import RolloutModel
+from mbrl_ros.models.normalizer import Normalizer
+
+FORMAT_VERSION = 1
+PROPAGATIONS = ("ts1", "ts_inf", "expectation")
+_ACTIVATIONS = {"silu": F.silu, "relu": F.relu, "tanh": torch.tanh}
+
+
+class ModelFormatError(ValueError):
+    """A saved model file is malformed, of another version, or does not fit the task."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EnsembleConfig:
+    """Architecture, training and propagation settings of a dynamics ensemble."""
+
+    ensemble_size: int = param(5, "number of members (independently initialized networks)", low=1, high=64)
+    num_elites: int = param(5, "members used for planning: the best on the holdout set", low=1, high=64)
+    hidden_layers: int = param(3, "hidden layers per member", low=1, high=16)
+    hidden_units: int = param(200, "units per hidden layer", low=1, high=4096)
+    activation: str = param("silu", "hidden activation", choices=tuple(_ACTIVATIONS))
+    learning_rate: float = param(1e-3, "Adam learning rate", low=1e-7, high=1.0)
+    weight_decay: float = param(5e-5, "L2 weight decay", low=0.0, high=1.0)
+    batch_size: int = param(256, "minibatch size per member", low=1, high=1 << 20)
+    max_epochs: int = param(200, "upper bound on epochs per training call", low=1, high=100000)
+    patience: int = param(12, "epochs without holdout improvement before stopping", low=1, high=10000)
+    improvement_threshold: float = param(0.01, "relative holdout improvement that counts", low=0.0, high=1.0)
+    holdout_fraction: float = param(0.1, "fraction of transitions kept for validation", low=0.0, high=0.5)
+    bootstrap: bool = param(True, "train each member on a bootstrap resample of the data")
+    propagation: str = param("ts_inf", "particle propagation: ts1, ts_inf or expectation",
+                             choices=PROPAGATIONS)
+    num_particles: int = param(5, "particles per action sequence (a multiple of num_elites for ts_inf/ts1)",
+                               low=1, high=1024)
+    logvar_bound_weight: float = param(0.01, "weight of the log-variance bound penalty (PETS)",
+                                       low=0.0, high=10.0)
+
+
+class EnsembleLinear(nn.Module):
+    """``E`` independent linear layers applied as one batched matmul.
+
+    Input ``(E, N, in)``, output ``(E, N, out)``.
+    """
+
+    def __init__(self, ensemble_size: int, in_features: int, out_features: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(ensemble_size, in_features, out_features))
+        self.bias = nn.Parameter(torch.zeros(ensemble_size, 1, out_features))
+        bound = 1.0 / math.sqrt(in_features)
+        # Truncated normal as in PETS; std 1/(2 sqrt(in)).
+        nn.init.trunc_normal_(self.weight, std=bound / 2, a=-bound, b=bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+@dataclasses.dataclass
+class FitReport:
+    """What one training call did."""
+
+    epochs: int
+    train_loss: float
+    holdout_mse: list[float]  # per member, normalized target units
+    elites: list[int]
+    num_train: int
+    num_holdout: int
+    seconds: float
+
+
+class EnsembleDynamics(nn.Module, RolloutModel):
+    """MLP ensemble predicting ``next_obs - obs`` from ``(obs, action)``.
+
+    Inputs: angles listed in ``angle_indices`` are encoded as ``(sin, cos)``;
+    everything is standardized by :class:`Normalizer` fitted on training data.
+
+    Args:
+        obs_dim: O, observation size.
+        act_dim: A, action size.
+        config: :class:`EnsembleConfig`.
+        angle_indices: observation entries that are angles (rad).
+        probabilistic: Gaussian outputs with NLL (PETS) if True, else mean with MSE.
+        device: torch device (CPU by default).
+        seed: initialization seed.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, config: EnsembleConfig | None = None, *,
+                 angle_indices: tuple[int, ...] = (), probabilistic: bool = True,
+                 device: torch.device | str = "cpu", seed: int = 0):
+        super().__init__()
+        cfg = config or EnsembleConfig()
+        if cfg.num_elites > cfg.ensemble_size:
+            raise ValueError(f"num_elites ({cfg.num_elites}) exceeds ensemble_size ({cfg.ensemble_size})")
+        if cfg.propagation != "expectation" and cfg.num_particles % cfg.num_elites:
+            raise ValueError(
+                f"num_particles ({cfg.num_particles}) must be a multiple of num_elites ({cfg.num_elites}) "
+                f"for {cfg.propagation} propagation, so every member carries the same number of particles")
+        self.config = cfg
+        self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
+        self.angle_indices = tuple(int(i) for i in angle_indices)
+        self.probabilistic = bool(probabilistic)
+        self.device = torch.device(device)
+        self.num_particles = 1 if cfg.propagation == "expectation" else cfg.num_particles
+
+        other = [i for i in range(self.obs_dim) if i not in self.angle_indices]
+        self.register_buffer("_other_idx", torch.tensor(other, dtype=torch.long), persistent=False)
+        self.register_buffer("_angle_idx", torch.tensor(self.angle_indices, dtype=torch.long),
+                             persistent=False)
+        self.input_dim = len(other) + 2 * len(self.angle_indices) + self.act_dim
+        out_dim = 2 * self.obs_dim if self.probabilistic else self.obs_dim
+
+        gen_state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+        sizes = [self.input_dim] + [cfg.hidden_units] * cfg.hidden_layers + [out_dim]
+        self.layers = nn.ModuleList(EnsembleLinear(cfg.ensemble_size, a, b) for a, b in zip(sizes, sizes[1:]))
+        torch.random.set_rng_state(gen_state)
+        self._act = _ACTIVATIONS[cfg.activation]
+        self.max_logvar = nn.Parameter(torch.full((1, 1, self.obs_dim), 0.5))
+        self.min_logvar = nn.Parameter(torch.full((1, 1, self.obs_dim), -10.0))
+        self.input_norm = Normalizer(self.input_dim)
+        self.target_norm = Normalizer(self.obs_dim)
+        self.register_buffer("elites", torch.arange(cfg.num_elites, dtype=torch.long))
+        self.trained = False
+        self._planning_layers: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+        self.to(self.device)
+
+    # -- network --------------------------------------------------------
+    def model_inputs(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Raw network inputs ``(..., in)`` from ``obs (..., O)`` and ``action (..., A)``."""
+        if not self.angle_indices:
+            return torch.cat([obs, action], dim=-1)
+        angles = obs.index_select(-1, self._angle_idx)
+        return torch.cat([obs.index_select(-1, self._other_idx), torch.sin(angles), torch.cos(angles),
+                          action], dim=-1)
+
+    def _forward(self, x: torch.Tensor, layers) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Normalized inputs ``(E, N, in)`` -> normalized delta mean and log-variance ``(E, N, O)``."""
+        for weight, bias in layers[:-1]:
+            x = self._act(torch.baddbmm(bias, x, weight))
+        weight, bias = layers[-1]
+        out = torch.baddbmm(bias, x, weight)
+        if not self.probabilistic:
+            return out, None
+        mean, logvar = out[..., : self.obs_dim], out[..., self.obs_dim:]
+        logvar = self.max_logvar - F.softplus(self.max_logvar - logvar)
+        logvar = self.min_logvar + F.softplus(logvar - self.min_logvar)
+        return mean, logvar
+
+    def _all_layers(self):
+        return [(layer.weight, layer.bias) for layer in self.layers]
+
+    def _elite_layers(self):
+        """Weights restricted to the elite members, cached until the weights change."""
+        if self._planning_layers is None:
+            if len(self.elites) == self.config.ensemble_size:
+                self._planning_layers = [(w.detach(), b.detach()) for w, b in self._all_layers()]
+            else:
+                self._planning_layers = [(w.detach()[self.elites].contiguous(), b.detach()[self.elites].contiguous())
+                                         for w, b in self._all_layers()]
+        return self._planning_layers
+
+    @torch.no_grad()
+    def predict(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-member prediction of the next observation.
+
+        Args:
+            obs: ``(N, O)``; action: ``(N, A)``.
+        Returns:
+            ``(mean, variance)`` each ``(E, N, O)`` in observation units (variance is 0 for
+            the deterministic ensemble).
+        """
+        x = self.input_norm.normalize(self.model_inputs(obs, action))
+        x = x.unsqueeze(0).expand(self.config.ensemble_size, -1, -1)
+        mean, logvar = self._forward(x, self._all_layers())
+        next_obs = obs + self.target_norm.denormalize(mean)
+        if logvar is None:
+            return next_obs, torch.zeros_like(next_obs)
+        return next_obs, torch.exp(logvar) * self.target_norm.scale ** 2
+
+    # -- planning -------------------------------------------------------
+    @torch.no_grad()
+    def rollout(self, obs: torch.Tensor, actions: torch.Tensor,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """``(N, P, H, O)`` trajectories of ``N`` action sequences ``(N, H, A)`` from ``obs (O,)``.
+
+        ``ts_inf``: particle ``p`` follows one elite for the whole horizon; ``ts1``: every
+        particle picks a random elite at every step; ``expectation``: one particle per
+        sequence, the mean of the elites' means.
+        """
+        if not self.trained:
+            raise RuntimeError("the ensemble has not been trained (call fit) or loaded yet")
+        n, horizon, _ = actions.shape
+        layers = self._elite_layers()
+        n_elite = len(self.elites)
+        obs = obs.to(dtype=torch.float32, device=self.device).reshape(1, self.obs_dim)
+        actions = actions.to(dtype=torch.float32, device=self.device)
+        mode = self.config.propagation
+        if mode == "expectation":
+            state = obs.expand(n, -1).clone()
+            out = torch.empty(n, 1, horizon, self.obs_dim, device=self.device)
+            for h in range(horizon):
+                x = self.input_norm.normalize(self.model_inputs(state, actions[:, h]))
+                mean, _ = self._forward(x.unsqueeze(0).expand(n_elite, -1, -1), layers)
+                state = state + self.target_norm.denormalize(mean.mean(0))
+                out[:, 0, h] = state
+            return out
+
+        per_member = self.num_particles // n_elite
+        rows = n * per_member
+        # Layout (E, N, k): member e carries particles e, e+E, ... of every sequence.
+        state = obs.expand(n_elite * rows, -1).clone()
+        out = torch.empty(n_elite, n, per_member, horizon, self.obs_dim, device=self.device)
+        act_rows = actions.unsqueeze(0).unsqueeze(2).expand(n_elite, n, per_member, horizon, self.act_dim)
+        act_rows = act_rows.reshape(n_elite * rows, horizon, self.act_dim)
+        perm = inverse = None
+        for h in range(horizon):
+            act = act_rows[:, h]
+            if mode == "ts1":
+                perm = torch.randperm(n_elite * rows, generator=generator, device=self.device)
+                inverse = torch.empty_like(perm)
+                inverse[perm] = torch.arange(perm.numel(), device=self.device)
+                state_in, act = state[perm], act[perm]
+            else:
+                state_in = state
+            x = self.input_norm.normalize(self.model_inputs(state_in, act)).view(n_elite, rows, -1)
+            mean, logvar = self._forward(x, layers)
+            if logvar is not None:
+                noise = torch.randn(mean.shape, generator=generator, device=self.device)
+                mean = mean + torch.exp(0.5 * logvar) * noise
+            delta = self.target_norm.denormalize(mean).reshape(n_elite * rows, self.obs_dim)
+            if mode == "ts1":
+                delta = delta[inverse]
+            state = state + delta
+            out[:, :, :, h] = state.view(n_elite, n, per_member, self.obs_dim)
+        return out.permute(1, 0, 2, 3, 4).reshape(n, self.num_particles, horizon, self.obs_dim)
+
+    # -- training -------------------------------------------------------
+    def _loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        mean, logvar = self._forward(x, self._all_layers())
+        if logvar is None:
+            return F.mse_loss(mean, y, reduction="none").mean((1, 2)).sum()
+        inv_var = torch.exp(-logvar)
+        nll = ((mean - y) ** 2 * inv_var + logvar).mean((1, 2)).sum()
+        bound = self.config.logvar_bound_weight * (self.max_logvar.sum() - self.min_logvar.sum())
+        return nll + bound
+
+    @torch.no_grad()
+    def _holdout_mse(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        mean, _ = self._forward(x.unsqueeze(0).expand(self.config.ensemble_size, -1, -1), self._all_layers())
+        return ((mean - y) ** 2).mean((1, 2))
+
+    def fit(self, obs: np.ndarray | torch.Tensor, action: np.ndarray | torch.Tensor,
+            next_obs: np.ndarray | torch.Tensor, *, seed: int = 0, max_epochs: int | None = None) -> FitReport:
+        """Train on transitions (continuing from the current weights).
+
+        Args:
+            obs, action, next_obs: ``(N, O)``, ``(N, A)``, ``(N, O)``.
+            seed: shuffling / bootstrap seed.
+            max_epochs: overrides ``config.max_epochs`` for this call.
+        Returns:
+            :class:`FitReport` with per-member holdout MSE and the chosen elites.
+        """
+        start = time.perf_counter()
+        cfg = self.config
+        obs_t = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=self.device)
+        act_t = torch.as_tensor(np.asarray(action), dtype=torch.float32, device=self.device)
+        nxt_t = torch.as_tensor(np.asarray(next_obs), dtype=torch.float32, device=self.device)
+        n = obs_t.shape[0]
+        if obs_t.shape != (n, self.obs_dim) or nxt_t.shape != (n, self.obs_dim) or act_t.shape != (n, self.act_dim):
+            raise ValueError(f"fit expects obs/next_obs (N, {self.obs_dim}) and action (N, {self.act_dim}); got "
+                             f"{tuple(obs_t.shape)}, {tuple(act_t.shape)}, {tuple(nxt_t.shape)}")
+        if n < 2:
+            raise ValueError("fit needs at least 2 transitions")
+        finite = torch.isfinite(obs_t).all(1) & torch.isfinite(act_t).all(1) & torch.isfinite(nxt_t).all(1)
+        if not bool(finite.all()):
+            obs_t, act_t, nxt_t = obs_t[finite], act_t[finite], nxt_t[finite]
+            n = obs_t.shape[0]
+            if n < 2:
+                raise ValueError("fit: fewer than 2 finite transitions")
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        x_all = self.model_inputs(obs_t, act_t)
+        y_all = nxt_t - obs_t
+        order = torch.randperm(n, generator=gen)
+        n_hold = int(round(cfg.holdout_fraction * n)) if n >= 10 else 0
+        hold_idx, train_idx = order[:n_hold], order[n_hold:]
+        self.input_norm.fit(x_all[train_idx])
+        self.target_norm.fit(y_all[train_idx])
+        x_train = self.input_norm.normalize(x_all[train_idx])
+        y_train = self.target_norm.normalize(y_all[train_idx])
+        x_hold = self.input_norm.normalize(x_all[hold_idx]) if n_hold else x_train
+        y_hold = self.target_norm.normalize(y_all[hold_idx]) if n_hold else y_train
+        n_train = x_train.shape[0]
+        n_members = cfg.ensemble_size
+        if cfg.bootstrap:
+            sample = torch.randint(n_train, (n_members, n_train), generator=gen)
+        else:
+            sample = torch.arange(n_train).expand(n_members, -1)
+
+        optim = torch.optim.Adam(self.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        self._planning_layers = None
+        self.train()
+        best = self._holdout_mse(x_hold, y_hold)
+        best_state = {k: v.detach().clone() for k, v in self.state_dict().items()}
+        epochs_without_improvement = 0
+        epochs = 0
+        last_loss = float("nan")
+        batch = min(cfg.batch_size, n_train)
+        for epoch in range(max_epochs or cfg.max_epochs):
+            epochs = epoch + 1
+            shuffle = torch.argsort(torch.rand(n_members, n_train, generator=gen), dim=1)
+            idx = torch.gather(sample, 1, shuffle)
+            losses = []
+            for begin in range(0, n_train, batch):
+                rows = idx[:, begin:begin + batch]
+                loss = self._loss(x_train[rows], y_train[rows])
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                optim.step()
+                losses.append(float(loss.detach()))
+            last_loss = float(np.mean(losses)) / n_members
+            mse = self._holdout_mse(x_hold, y_hold)
+            improved = (best - mse) / best.clamp_min(1e-12) > cfg.improvement_threshold
+            if bool(improved.any()):
+                best = torch.where(improved, mse, best)
+                state = self.state_dict()
+                for name, value in state.items():
+                    if value.ndim >= 1 and value.shape[0] == n_members and name.startswith("layers."):
+                        best_state[name][improved] = value.detach()[improved]
+                epochs_without_improvement = 0
+            else:
+                epochs_without_improvement += 1
+                if epochs_without_improvement >= cfg.patience:
+                    break
+        # Keep each member's best weights; the shared log-variance bounds stay as trained.
+        state = self.state_dict()
+        for name, value in best_state.items():
+            if name.startswith("layers."):
+                state[name].copy_(value)
+        self.eval()
+        final = self._holdout_mse(x_hold, y_hold)
+        self.elites = torch.argsort(final)[: cfg.num_elites].sort().values.to(self.device)
+        self._planning_layers = None
+        self.trained = True
+        return FitReport(epochs=epochs, train_loss=last_loss, holdout_mse=[float(v) for v in final],
+                         elites=[int(i) for i in self.elites], num_train=n_train, num_holdout=n_hold,
+                         seconds=time.perf_counter() - start)
+
+    # -- persistence (no pickle) ----------------------------------------
+    def metadata(self) -> dict:
+        return {
+            "format": "mbrl_ros.ensemble", "format_version": FORMAT_VERSION,
+            "model": "pets_ensemble" if self.probabilistic else "deterministic_ensemble",
+            "obs_dim": self.obs_dim, "act_dim": self.act_dim, "angle_indices": list(self.angle_indices),
+            "config": to_dict(self.config), "trained": self.trained,
+        }
+
+    def to_bytes(self) -> bytes:
+        """Serialize weights and metadata as an ``.npz`` archive (no pickle)."""
+        arrays = {k: v.detach().cpu().numpy() for k, v in self.state_dict().items()}
+        arrays["__metadata__"] = np.frombuffer(json.dumps(self.metadata()).encode(), dtype=np.uint8)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        return buffer.getvalue()
+
+    def save(self, path: str | Path) -> Path:
+        """Write :meth:`to_bytes` to ``path`` atomically (temp file + rename)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(self.to_bytes())
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, device: torch.device | str = "cpu") -> "EnsembleDynamics":
+        """Inverse of :meth:`to_bytes`; refuses pickled or malformed content."""
+        try:
+            archive = np.load(io.BytesIO(data), allow_pickle=False)
+            meta = json.loads(bytes(archive["__metadata__"]).decode())
+        except (ValueError, KeyError, OSError, json.JSONDecodeError) as exc:
+            raise ModelFormatError(f"not an mbrl_ros ensemble file: {exc}") from exc
+        if meta.get("format") != "mbrl_ros.ensemble" or meta.get("format_version") != FORMAT_VERSION:
+            raise ModelFormatError(f"unsupported model format {meta.get('format')!r} "
+                                   f"version {meta.get('format_version')!r} (expected {FORMAT_VERSION})")
+        model = cls(meta["obs_dim"], meta["act_dim"], from_dict(EnsembleConfig, meta["config"]),
+                    angle_indices=tuple(meta["angle_indices"]),
+                    probabilistic=meta["model"] == "pets_ensemble", device=device)
+        state = {k: torch.from_numpy(np.array(archive[k])) for k in archive.files if k != "__metadata__"}
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ModelFormatError(f"model weights do not match the stored architecture: {exc}") from exc
+        model.trained = bool(meta["trained"])
+        model._planning_layers = None
+        return model
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: torch.device | str = "cpu") -> "EnsembleDynamics":
+        return cls.from_bytes(Path(path).read_bytes(), device=device)
+
+
+def _factory(probabilistic: bool):
+    def make(spec, config: Mapping | EnsembleConfig | None = None, task=None, device="cpu", seed: int = 0):
+        cfg = config if isinstance(config, EnsembleConfig) else from_dict(EnsembleConfig, config or {})
+        return EnsembleDynamics(spec.obs_dim, spec.act_dim, cfg, angle_indices=spec.angle_indices,
+                                probabilistic=probabilistic, device=device, seed=seed)
+    return make
+
+
+MODELS.register("pets_ensemble", _factory(True))
+MODELS.register("deterministic_ensemble", _factory(False))

@@ -1,0 +1,156 @@
+"""Task interface: an episodic environment plus a batched, differentiable reward.
+
+A task is what a planner optimizes and what the learning loop runs. Physics
+(a MuJoCo model, a user's simulator or a real robot) is kept apart from the
+task definition (observation layout, reward terms, bounds, episode length).
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    """Static description of a task.
+
+    Attributes:
+        name: registry name, e.g. ``"cartpole_swingup"``.
+        observation_names: one name per observation entry (units in the name's docs).
+        action_names: one name per action entry.
+        action_low, action_high: actuator limits, same length as ``action_names``.
+        control_period: seconds between two actions.
+        episode_length: steps per episode (``truncated`` becomes True at that step).
+        angle_indices: observation entries that are angles in rad (models encode them as sin/cos).
+    """
+
+    name: str
+    observation_names: tuple[str, ...]
+    action_names: tuple[str, ...]
+    action_low: tuple[float, ...]
+    action_high: tuple[float, ...]
+    control_period: float
+    episode_length: int
+    angle_indices: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        if len(self.action_low) != len(self.action_names) or len(self.action_high) != len(self.action_names):
+            raise ValueError(f"{self.name}: action bounds must have one entry per action")
+        if any(lo >= hi for lo, hi in zip(self.action_low, self.action_high)):
+            raise ValueError(f"{self.name}: every action_low must be below action_high")
+        if self.control_period <= 0 or self.episode_length <= 0:
+            raise ValueError(f"{self.name}: control_period and episode_length must be positive")
+        if any(not 0 <= i < len(self.observation_names) for i in self.angle_indices):
+            raise ValueError(f"{self.name}: angle_indices out of range")
+
+    @property
+    def obs_dim(self) -> int:
+        return len(self.observation_names)
+
+    @property
+    def act_dim(self) -> int:
+        return len(self.action_names)
+
+    def action_bounds(self, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+        """``(low, high)`` float32 tensors of shape ``(A,)``."""
+        return (torch.tensor(self.action_low, dtype=torch.float32, device=device),
+                torch.tensor(self.action_high, dtype=torch.float32, device=device))
+
+
+class Task(abc.ABC):
+    """An episodic control task with a Gymnasium-style step API.
+
+    Subclasses implement :meth:`reset`, :meth:`step` and :meth:`cost_terms`.
+    The batched :meth:`reward` is what planners optimize; :meth:`step` must
+    return exactly ``reward(obs, action, next_obs)`` for the transition it made,
+    so a planner with a perfect model optimizes the true return.
+    """
+
+    spec: TaskSpec
+
+    def __init__(self, cost_weights: Mapping[str, float]):
+        self._cost_weights = {name: float(w) for name, w in cost_weights.items()}
+
+    # -- episode API ----------------------------------------------------
+    @abc.abstractmethod
+    def reset(self, seed: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode. Returns ``(observation (O,), info)``; same seed, same start."""
+
+    @abc.abstractmethod
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Apply ``action`` (A,) (clipped to the bounds) for one control period.
+
+        Returns ``(observation, reward, terminated, truncated, info)``.
+        """
+
+    def close(self) -> None:
+        """Release resources (viewers, files)."""
+
+    # -- reward ---------------------------------------------------------
+    @abc.abstractmethod
+    def cost_terms(self, obs: torch.Tensor, action: torch.Tensor,
+                   next_obs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Unweighted named costs, each of shape ``(...)`` for inputs ``(..., O)``, ``(..., A)``."""
+
+    @property
+    def cost_weights(self) -> dict[str, float]:
+        """Weight per cost term (a weight of 0 disables the term)."""
+        return dict(self._cost_weights)
+
+    def reward(self, obs: torch.Tensor, action: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
+        """Batched reward ``-sum_i w_i * cost_i``: shape ``(...)`` for ``(..., O)`` inputs."""
+        terms = self.cost_terms(obs, action, next_obs)
+        missing = set(self._cost_weights) - set(terms)
+        if missing:
+            raise KeyError(f"{self.spec.name}: weights given for unknown cost terms {sorted(missing)}")
+        total = None
+        for name, weight in self._cost_weights.items():
+            if weight == 0.0:
+                continue
+            term = weight * terms[name]
+            total = term if total is None else total + term
+        if total is None:
+            return torch.zeros(obs.shape[:-1], dtype=obs.dtype, device=obs.device)
+        return -total
+
+    def reward_numpy(self, obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> float:
+        """:meth:`reward` for one transition given as numpy arrays."""
+        with torch.no_grad():
+            r = self.reward(torch.as_tensor(obs, dtype=torch.float64),
+                            torch.as_tensor(action, dtype=torch.float64),
+                            torch.as_tensor(next_obs, dtype=torch.float64))
+        return float(r)
+
+    def clip_action(self, action: np.ndarray) -> np.ndarray:
+        """Validate shape and finiteness, then clip to the actuator limits."""
+        action = np.asarray(action, dtype=np.float64).reshape(-1)
+        if action.shape != (self.spec.act_dim,):
+            raise ValueError(f"{self.spec.name}: expected an action of shape ({self.spec.act_dim},), "
+                             f"got {action.shape}")
+        if not np.all(np.isfinite(action)):
+            raise ValueError(f"{self.spec.name}: action contains NaN or inf: {action}")
+        return np.clip(action, self.spec.action_low, self.spec.action_high)
+
+
+class SimulatedTask(Task):
+    """A task whose simulator state can be read and written (needed by the oracle model).
+
+    ``physics_state_from_obs`` lets the oracle planner roll the true physics from
+    the observation a controller sees; tasks whose observation does not determine
+    the state raise ``NotImplementedError``.
+    """
+
+    @abc.abstractmethod
+    def rollout(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """Roll the true simulator open-loop from ``obs`` (O,).
+
+        Args:
+            obs: start observation, shape ``(O,)``.
+            actions: ``(N, H, A)`` action sequences (clipped to the bounds).
+        Returns:
+            ``(N, H, O)`` observations after each action.
+        """
