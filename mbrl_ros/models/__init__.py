@@ -2,7 +2,7 @@
 from mbrl_ros.models.base import RolloutModel
 from mbrl_ros.registry import Registry
 
-#: Model name -> factory ``(spec: TaskSpec, config: Mapping, task=None, device="cpu") -> RolloutModel``.
+#: Model name -> factory ``(spec, config: Mapping, task=None, device="cpu", seed=0) -> RolloutModel``.
 MODELS: Registry = Registry("model")
 
 __all__ = ["MODELS", "RolloutModel"]

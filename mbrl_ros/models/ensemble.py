@@ -148,6 +148,7 @@ class EnsembleDynamics(nn.Module, RolloutModel):
         self.target_norm = Normalizer(self.obs_dim)
         self.register_buffer("elites", torch.arange(cfg.num_elites, dtype=torch.long))
         self.trained = False
+        self.extra_metadata: dict = {}
         self._planning_layers: list[tuple[torch.Tensor, torch.Tensor]] | None = None
         self.to(self.device)
 
@@ -381,19 +382,24 @@ class EnsembleDynamics(nn.Module, RolloutModel):
             "config": to_dict(self.config), "trained": self.trained,
         }
 
-    def to_bytes(self) -> bytes:
-        """Serialize weights and metadata as an ``.npz`` archive (no pickle)."""
+    def to_bytes(self, extra_metadata: Mapping | None = None) -> bytes:
+        """Serialize weights and metadata as an ``.npz`` archive (no pickle).
+
+        ``extra_metadata`` (JSON-serializable: e.g. a version and validation metrics)
+        travels with the weights and comes back as ``model.extra_metadata``.
+        """
         arrays = {k: v.detach().cpu().numpy() for k, v in self.state_dict().items()}
-        arrays["__metadata__"] = np.frombuffer(json.dumps(self.metadata()).encode(), dtype=np.uint8)
+        meta = {**self.metadata(), "extra": dict(extra_metadata or self.extra_metadata)}
+        arrays["__metadata__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         return buffer.getvalue()
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, extra_metadata: Mapping | None = None) -> Path:
         """Write :meth:`to_bytes` to ``path`` atomically (temp file + rename)."""
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(self.to_bytes())
+        tmp.write_bytes(self.to_bytes(extra_metadata))
         tmp.replace(path)
         return path
 
@@ -417,6 +423,7 @@ class EnsembleDynamics(nn.Module, RolloutModel):
         except RuntimeError as exc:
             raise ModelFormatError(f"model weights do not match the stored architecture: {exc}") from exc
         model.trained = bool(meta["trained"])
+        model.extra_metadata = dict(meta.get("extra", {}))
         model._planning_layers = None
         return model
 
