@@ -46,6 +46,12 @@ class Registry(Generic[T]):
             return add
         return add(obj)
 
+    def unregister(self, name: str) -> T:
+        """Remove and return the entry ``name`` (e.g. a user task registered for one experiment)."""
+        item = self.get(name)
+        del self._entries[name]
+        return item
+
     def get(self, name: str) -> T:
         try:
             return self._entries[name]

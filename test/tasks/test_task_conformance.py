@@ -67,6 +67,17 @@ def task(task_factory):
     task.close()
 
 
+SIMULATED = sorted(name for name, factory in FACTORIES.items() if isinstance(factory(), SimulatedTask))
+
+
+@pytest.fixture(params=SIMULATED)
+def simulated_task(request):
+    """Only tasks whose simulator can be rolled out from an observation."""
+    task = FACTORIES[request.param]()
+    yield task
+    task.close()
+
+
 def _random_actions(spec: TaskSpec, n: int, seed: int, overshoot: float = 1.0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     low, high = np.array(spec.action_low), np.array(spec.action_high)
@@ -238,9 +249,8 @@ def test_invalid_actions_raise(task_factory):
         task.step(np.zeros(task.spec.act_dim + 1))
 
 
-def test_rollout_equals_stepping(task):
-    if not isinstance(task, SimulatedTask):
-        pytest.skip("only simulated tasks roll out")
+def test_rollout_equals_stepping(simulated_task):
+    task = simulated_task
     n, horizon = 3, 8
     actions = _random_actions(task.spec, n * horizon, seed=9, overshoot=1.3).reshape(n, horizon, -1)
     start, _ = task.reset(seed=4)
@@ -259,9 +269,8 @@ def test_rollout_equals_stepping(task):
         np.testing.assert_allclose(predicted[k], stepped, atol=1e-9, rtol=0)
 
 
-def test_rollout_validates_input(task):
-    if not isinstance(task, SimulatedTask):
-        pytest.skip("only simulated tasks roll out")
+def test_rollout_validates_input(simulated_task):
+    task = simulated_task
     obs, _ = task.reset(seed=0)
     good = np.zeros((2, 3, task.spec.act_dim))
     with pytest.raises(ValueError):

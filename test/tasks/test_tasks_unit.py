@@ -273,7 +273,8 @@ def gym_registry():
 
     yield register
     for name in names:
-        TASKS._entries.pop(name, None)  # the registry has no public unregister
+        if name in TASKS:
+            TASKS.unregister(name)
 
 
 def test_register_gym_task_with_reward(gym_registry):
