@@ -26,4 +26,5 @@ def blas_kernel() -> str:
 def environment_header(backend: str, threads: int) -> str:
     return (f"# backend={backend} torch={torch.__version__} threads={threads} "
             f"torch_cpu_capability={torch.backends.cpu.get_cpu_capability()} numpy_blas={blas_kernel()} "
-            f"cpu={platform.processor() or platform.machine()} cores={os.cpu_count()}")
+            f"cpu={platform.processor() or platform.machine()} cores={os.cpu_count()} "
+            f"loadavg_1m={os.getloadavg()[0]:.2f}")

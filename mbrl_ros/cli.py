@@ -106,6 +106,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_launch(args: argparse.Namespace) -> int:
+    from mbrl_ros import launcher
+
+    return launcher.main(args.rest)
+
+
 def cmd_list(_args: argparse.Namespace) -> int:
     from mbrl_ros.models import MODELS
     from mbrl_ros.planning import PLANNERS
@@ -132,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="parameter override, e.g. -p icem.population:=128 (repeatable)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
+    launch = sub.add_parser("launch", add_help=False,
+                            help="run a YAML launch file without ROS 2: mbrl-ros launch FILE [name:=value ...]")
+    launch.add_argument("rest", nargs=argparse.REMAINDER)
+    launch.set_defaults(func=cmd_launch)
     lst = sub.add_parser("list", help="list registered tasks, planners and models")
     lst.set_defaults(func=cmd_list)
     return parser
