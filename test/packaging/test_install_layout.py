@@ -31,9 +31,12 @@ def test_wheel_carries_ament_data_files(wheel):
 
 
 def test_installed_prefix_finds_its_share_dir(wheel, tmp_path):
-    """Like a colcon install: <prefix>/lib/pythonX.Y/site-packages + <prefix>/share/mbrl_ros."""
+    """Like a colcon install: <prefix>/lib/pythonX.Y/site-packages + <prefix>/share/mbrl_ros.
+
+    --ignore-installed keeps pip from uninstalling the editable install of the test environment.
+    """
     prefix = tmp_path / "install"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-compile", "--prefix",
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-compile", "--ignore-installed", "--prefix",
                     str(prefix), str(wheel)], check=True, timeout=300, capture_output=True)
     purelib = Path(sysconfig.get_path("purelib", vars={"base": str(prefix), "platbase": str(prefix)}))
     env = {k: v for k, v in os.environ.items() if k not in ("MBRL_ROS_SHARE", "AMENT_PREFIX_PATH")}
