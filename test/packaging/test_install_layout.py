@@ -36,8 +36,9 @@ def test_installed_prefix_finds_its_share_dir(wheel, tmp_path):
     --ignore-installed keeps pip from uninstalling the editable install of the test environment.
     """
     prefix = tmp_path / "install"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-compile", "--ignore-installed", "--prefix",
-                    str(prefix), str(wheel)], check=True, timeout=300, capture_output=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-compile",
+                    "--ignore-installed", "--prefix", str(prefix), str(wheel)],
+                   check=True, timeout=300, capture_output=True)
     purelib = Path(sysconfig.get_path("purelib", vars={"base": str(prefix), "platbase": str(prefix)}))
     env = {k: v for k, v in os.environ.items() if k not in ("MBRL_ROS_SHARE", "AMENT_PREFIX_PATH")}
     script = ("import mbrl_ros.package_data as p; print(p.__file__); print(p.share_dir()); "
