@@ -106,7 +106,12 @@ def remote_graph():
 
             deadline = time.monotonic() + TIMEOUT
             writers, subs = seen()
-            while (set(EXPECTED_WRITERS) - set(writers) or set(EXPECTED_READERS) - set(subs)) and time.monotonic() < deadline:
+            def settled(writers, subs):
+                # Every expected endpoint seen, and the destroyed one's disposal has arrived too.
+                return not (set(EXPECTED_WRITERS) - set(writers) or set(EXPECTED_READERS) - set(subs)
+                            or "rt/gone" in writers or "rt/gone" in subs)
+
+            while not settled(writers, subs) and time.monotonic() < deadline:
                 time.sleep(0.05)
                 writers, subs = seen()
             participants = {s.key: s for s in alive("participants")}
