@@ -1,0 +1,409 @@
+"""A small policy network, its ONNX export with task metadata, and a validating loader.
+
+The exported graph maps ``observation (B, O)`` to ``action (B, A)`` in task
+units: observation normalization, the MLP and the ``tanh`` squashing onto the
+action bounds are all inside it, so a consumer (a ROS node, a C++ controller)
+needs nothing but ONNX Runtime. ``metadata_props`` name the task, the
+observation and action entries, the bounds, the control period, the policy
+version and the opset; :func:`load_policy_onnx` checks all of it before a
+robot runs the file.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from mbrl_ros.config import from_dict, param
+from mbrl_ros.export import IOBoundRun, ort_session
+from mbrl_ros.tasks.base import TaskSpec
+
+FORMAT = "mbrl_ros.policy"
+FORMAT_VERSION = 1
+INPUT_NAME = "observation"
+OUTPUT_NAME = "action"
+MIN_OPSET = 13
+#: metadata_props every policy file carries (values are JSON).
+REQUIRED_METADATA = ("format", "format_version", "task", "observation_names", "action_names", "action_low",
+                     "action_high", "control_period", "version", "opset")
+_ACTIVATIONS = {"tanh": torch.tanh, "relu": F.relu, "silu": F.silu}
+
+
+class PolicyFormatError(ValueError):
+    """A policy file is unreadable, malformed, for another task, or produces unusable actions."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyConfig:
+    """Architecture of a :class:`PolicyNetwork`."""
+
+    hidden_layers: int = param(2, "hidden layers", low=1, high=16)
+    hidden_units: int = param(64, "units per hidden layer", low=1, high=4096)
+    activation: str = param("tanh", "hidden activation", choices=tuple(_ACTIVATIONS))
+
+
+class PolicyNetwork(nn.Module):
+    """MLP policy ``observation (B, O) -> action (B, A)`` within the action bounds.
+
+    ``action = mid + half_range * tanh(mlp((obs - obs_mean) / obs_std))``; the
+    normalization is a buffer set by :meth:`fit_normalization`, so it travels
+    with the weights and into the ONNX graph.
+
+    Args:
+        obs_dim: O.
+        action_low, action_high: ``(A,)`` actuator limits.
+        config: :class:`PolicyConfig` or a mapping of its fields.
+        seed: initialization seed.
+    """
+
+    def __init__(self, obs_dim: int, action_low: Sequence[float], action_high: Sequence[float],
+                 config: PolicyConfig | Mapping | None = None, *, seed: int = 0):
+        super().__init__()
+        self.config = config if isinstance(config, PolicyConfig) else from_dict(PolicyConfig, config or {})
+        low = torch.as_tensor(np.asarray(action_low, dtype=np.float32)).reshape(-1)
+        high = torch.as_tensor(np.asarray(action_high, dtype=np.float32)).reshape(-1)
+        if low.shape != high.shape or not bool((low < high).all()):
+            raise ValueError("action_low and action_high must have the same shape with low < high")
+        self.obs_dim, self.act_dim = int(obs_dim), int(low.shape[0])
+        self.register_buffer("obs_mean", torch.zeros(self.obs_dim))
+        self.register_buffer("obs_std", torch.ones(self.obs_dim))
+        self.register_buffer("action_low", low)
+        self.register_buffer("action_high", high)
+        self.register_buffer("action_mid", (low + high) / 2)
+        self.register_buffer("action_half_range", (high - low) / 2)
+        gen_state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+        sizes = [self.obs_dim] + [self.config.hidden_units] * self.config.hidden_layers + [self.act_dim]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
+        torch.random.set_rng_state(gen_state)
+        self._act = _ACTIVATIONS[self.config.activation]
+
+    @classmethod
+    def from_spec(cls, spec: TaskSpec, config: PolicyConfig | Mapping | None = None, *,
+                  seed: int = 0) -> "PolicyNetwork":
+        """A policy for ``spec``'s observation size and action bounds."""
+        return cls(spec.obs_dim, spec.action_low, spec.action_high, config, seed=seed)
+
+    @torch.no_grad()
+    def fit_normalization(self, observations, min_std: float = 1e-6) -> None:
+        """Set the observation normalization from ``(N, O)`` samples (constant entries: std 1)."""
+        obs = torch.as_tensor(np.asarray(observations), dtype=torch.float32)
+        if obs.ndim != 2 or obs.shape[1] != self.obs_dim or obs.shape[0] == 0:
+            raise ValueError(f"fit_normalization expects (N, {self.obs_dim}) with N >= 1, got {tuple(obs.shape)}")
+        std = obs.std(0, unbiased=False) if obs.shape[0] > 1 else torch.ones(self.obs_dim)
+        self.obs_mean.copy_(obs.mean(0))
+        self.obs_std.copy_(torch.where(std < min_std, torch.ones_like(std), std))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = (obs - self.obs_mean) / self.obs_std
+        for layer in self.layers[:-1]:
+            x = self._act(layer(x))
+        return self.action_mid + self.action_half_range * torch.tanh(self.layers[-1](x))
+
+    @torch.no_grad()
+    def act(self, observation) -> np.ndarray:
+        """``(O,)`` observation -> ``(A,)`` float64 action (torch, for training-time roll-outs)."""
+        obs = torch.as_tensor(np.asarray(observation), dtype=torch.float32).reshape(1, self.obs_dim)
+        return self(obs)[0].double().numpy()
+
+
+# -- export -----------------------------------------------------------------
+def _spec_metadata(spec: TaskSpec) -> dict[str, Any]:
+    return {"task": spec.name, "observation_names": list(spec.observation_names),
+            "action_names": list(spec.action_names), "action_low": [float(v) for v in spec.action_low],
+            "action_high": [float(v) for v in spec.action_high], "control_period": float(spec.control_period)}
+
+
+def policy_to_onnx(policy: PolicyNetwork, *, task_spec: TaskSpec, metadata: Mapping[str, Any] | None = None,
+                   opset: int = 17):
+    """The ONNX ``ModelProto`` of ``policy`` (see :func:`export_policy_onnx`)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    if policy.obs_dim != task_spec.obs_dim or policy.act_dim != task_spec.act_dim:
+        raise ValueError(f"the policy maps {policy.obs_dim} observations to {policy.act_dim} actions but task "
+                         f"{task_spec.name!r} has {task_spec.obs_dim} and {task_spec.act_dim}")
+    if not (np.allclose(policy.action_low.numpy(), task_spec.action_low, rtol=0, atol=1e-6)
+            and np.allclose(policy.action_high.numpy(), task_spec.action_high, rtol=0, atol=1e-6)):
+        raise ValueError(f"the policy's action bounds {policy.action_low.tolist()} .. {policy.action_high.tolist()} "
+                         f"differ from task {task_spec.name!r}'s {list(task_spec.action_low)} .. "
+                         f"{list(task_spec.action_high)}; build it with PolicyNetwork.from_spec(spec)")
+    if opset < MIN_OPSET:
+        raise ValueError(f"opset must be >= {MIN_OPSET}, got {opset}")
+    extra = dict(metadata or {})
+    version = extra.pop("version", 0)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise ValueError(f"metadata['version'] must be a non-negative integer, got {version!r}")
+    init, nodes = [], []
+
+    def const(name: str, tensor: torch.Tensor) -> str:
+        init.append(numpy_helper.from_array(np.ascontiguousarray(tensor.detach().float().numpy()), name))
+        return name
+
+    def node(op: str, inputs: list[str], output: str, **attrs) -> str:
+        nodes.append(helper.make_node(op, inputs, [output], name=output, **attrs))
+        return output
+
+    x = node("Sub", [INPUT_NAME, const("obs_mean", policy.obs_mean)], "obs_centered")
+    x = node("Div", [x, const("obs_std", policy.obs_std)], "obs_normalized")
+    for i, layer in enumerate(policy.layers):
+        x = node("Gemm", [x, const(f"weight_{i}", layer.weight), const(f"bias_{i}", layer.bias)], f"linear_{i}",
+                 transB=1)
+        if i == len(policy.layers) - 1:
+            break
+        if policy.config.activation == "tanh":
+            x = node("Tanh", [x], f"hidden_{i}")
+        elif policy.config.activation == "relu":
+            x = node("Relu", [x], f"hidden_{i}")
+        else:
+            x = node("Mul", [x, node("Sigmoid", [x], f"sigmoid_{i}")], f"hidden_{i}")
+    x = node("Tanh", [x], "squashed")
+    x = node("Mul", [x, const("action_half_range", policy.action_half_range)], "action_offset")
+    node("Add", [x, const("action_mid", policy.action_mid)], OUTPUT_NAME)
+    graph = helper.make_graph(
+        nodes, "mbrl_ros_policy",
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", policy.obs_dim])],
+        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", policy.act_dim])],
+        init, doc_string=f"mbrl_ros policy for task {task_spec.name}: observation -> action in task units")
+    opset_id = helper.make_opsetid("", int(opset))
+    proto = helper.make_model(graph, opset_imports=[opset_id], producer_name="mbrl_ros")
+    proto.ir_version = helper.find_min_ir_version_for([opset_id])
+    proto.model_version = version
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **_spec_metadata(task_spec), "version": version,
+            "opset": int(opset), "extra": extra}
+    try:
+        props = {key: json.dumps(value) for key, value in meta.items()}
+    except TypeError as exc:
+        raise ValueError(f"policy metadata must be JSON-serializable: {exc}") from exc
+    helper.set_model_props(proto, props)
+    onnx.checker.check_model(proto)
+    return proto
+
+
+def export_policy_onnx(policy: PolicyNetwork, path: str | Path, *, task_spec: TaskSpec,
+                       metadata: Mapping[str, Any] | None = None, opset: int = 17) -> Path:
+    """Write ``policy`` as ONNX (``observation (B, O)`` -> ``action (B, A)``) with task metadata.
+
+    Args:
+        policy: the trained network; its bounds must be ``task_spec``'s.
+        path: destination (written atomically: temp file + rename).
+        task_spec: the task the policy controls (name, entry names, bounds, control period).
+        metadata: JSON-serializable extras; ``metadata["version"]`` (int, default 0) becomes
+            the policy version (``version`` prop and ``ModelProto.model_version``).
+        opset: ONNX opset (>= 13).
+    Returns:
+        ``path``.
+    """
+    proto = policy_to_onnx(policy, task_spec=task_spec, metadata=metadata, opset=opset)
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(proto.SerializeToString())
+    tmp.replace(path)
+    return path
+
+
+def check_parity(path: str | Path, policy: PolicyNetwork, n: int = 10000, *, seed: int = 0) -> float:
+    """Max abs difference between ``policy`` (torch) and the ONNX file on ``n`` random observations.
+
+    Observations are drawn around the policy's normalization (mean +- 3 std, Gaussian).
+    """
+    rng = np.random.default_rng(seed)
+    mean, std = policy.obs_mean.numpy(), policy.obs_std.numpy()
+    obs = (mean + 3 * std * rng.standard_normal((n, policy.obs_dim))).astype(np.float32)
+    session = ort_session(Path(path).read_bytes())
+    (ort_actions,) = session.run([OUTPUT_NAME], {INPUT_NAME: obs})
+    with torch.no_grad():
+        torch_actions = policy(torch.from_numpy(obs)).numpy()
+    return float(np.abs(ort_actions - torch_actions).max())
+
+
+# -- loading ------------------------------------------------------------------
+class OnnxPolicy:
+    """A validated ONNX policy, called once per control step.
+
+    ``policy(observation)`` copies the ``(O,)`` observation into a preallocated
+    input and returns a new ``(A,)`` float32 action; no other allocation. The
+    bound buffers make a call not thread-safe: one caller (the control loop).
+
+    Attributes:
+        task, observation_names, action_names, action_low, action_high, control_period,
+        version, opset: from the file's metadata; metadata: the exporter's extras.
+    """
+
+    def __init__(self, session, meta: Mapping[str, Any], path: Path):
+        self.path = path
+        self.task: str = meta["task"]
+        self.observation_names = tuple(meta["observation_names"])
+        self.action_names = tuple(meta["action_names"])
+        self.action_low = np.asarray(meta["action_low"], dtype=np.float32)
+        self.action_high = np.asarray(meta["action_high"], dtype=np.float32)
+        self.control_period = float(meta["control_period"])
+        self.version = int(meta["version"])
+        self.opset = int(meta["opset"])
+        self.metadata = dict(meta.get("extra", {}))
+        self.session = session
+        self._obs = np.zeros((1, len(self.observation_names)), np.float32)
+        self._action = np.zeros((1, len(self.action_names)), np.float32)
+        self._run = IOBoundRun(session, {INPUT_NAME: self._obs}, {OUTPUT_NAME: self._action})
+
+    def __call__(self, observation) -> np.ndarray:
+        self._obs[0] = observation
+        self._run()
+        return self._action[0].copy()
+
+    def act_batch(self, observations) -> np.ndarray:
+        """``(B, O)`` -> ``(B, A)`` float32."""
+        obs = np.ascontiguousarray(observations, dtype=np.float32).reshape(-1, self._obs.shape[1])
+        return self.session.run([OUTPUT_NAME], {INPUT_NAME: obs})[0]
+
+
+def _ort_errors(ort) -> tuple[type[Exception], ...]:
+    """The exception types ONNX Runtime raises for a model it cannot load or run."""
+    state = ort.capi.onnxruntime_pybind11_state
+    names = ("Fail", "InvalidGraph", "InvalidArgument", "NotImplemented", "RuntimeException", "InvalidProtobuf")
+    return tuple(getattr(state, name) for name in names if hasattr(state, name))
+
+
+def _fail(path: Path, message: str) -> PolicyFormatError:
+    return PolicyFormatError(f"policy file {path}: {message}")
+
+
+def _read_metadata(proto, path: Path) -> dict[str, Any]:
+    props = {p.key: p.value for p in proto.metadata_props}
+    if props.get("format") != json.dumps(FORMAT):
+        raise _fail(path, f"no mbrl_ros policy metadata (format={props.get('format')!r}); it was not written by "
+                          f"mbrl_ros.export.export_policy_onnx; export the policy with it")
+    missing = [key for key in REQUIRED_METADATA if key not in props]
+    if missing:
+        raise _fail(path, f"metadata lacks {missing}; export the policy again with export_policy_onnx")
+    try:
+        meta = {key: json.loads(value) for key, value in props.items()}
+    except json.JSONDecodeError as exc:
+        raise _fail(path, f"metadata is not JSON ({exc}); export the policy again") from exc
+    if meta["format_version"] != FORMAT_VERSION:
+        raise _fail(path, f"policy format version {meta['format_version']!r}, this mbrl_ros reads "
+                          f"{FORMAT_VERSION}; export it again with this version")
+    names_ok = all(isinstance(meta[k], list) and all(isinstance(v, str) for v in meta[k])
+                   for k in ("observation_names", "action_names"))
+    bounds_ok = all(isinstance(meta[k], list) and len(meta[k]) == len(meta["action_names"])
+                    and all(isinstance(v, (int, float)) and math.isfinite(v) for v in meta[k])
+                    for k in ("action_low", "action_high"))
+    if not names_ok or not bounds_ok or not all(lo < hi for lo, hi in zip(meta["action_low"], meta["action_high"])):
+        raise _fail(path, "observation/action names must be lists of strings and action_low < action_high "
+                          "with one finite bound per action; export the policy again")
+    if not isinstance(meta["control_period"], (int, float)) or not meta["control_period"] > 0:
+        raise _fail(path, f"control_period must be a positive number of seconds, got {meta['control_period']!r}")
+    return meta
+
+
+def _dims(value_info) -> list[int | str]:
+    return [d.dim_value if d.HasField("dim_value") else d.dim_param for d in value_info.type.tensor_type.shape.dim]
+
+
+def _check_against_spec(meta: Mapping[str, Any], spec: TaskSpec, path: Path) -> None:
+    expected = _spec_metadata(spec)
+    problems = []
+    for key in ("task", "observation_names", "action_names"):
+        if meta[key] != expected[key]:
+            problems.append(f"{key} is {meta[key]!r}, the task has {expected[key]!r}")
+    for key in ("action_low", "action_high"):
+        if not np.allclose(meta[key], expected[key], rtol=0, atol=1e-6):
+            problems.append(f"{key} is {meta[key]}, the task has {expected[key]}")
+    if not math.isclose(meta["control_period"], expected["control_period"], rel_tol=1e-9, abs_tol=1e-12):
+        problems.append(f"control_period is {meta['control_period']} s, the task runs at "
+                        f"{expected['control_period']} s")
+    if problems:
+        raise _fail(path, "does not match task " + repr(spec.name) + ": " + "; ".join(problems)
+                    + ". Export a policy for this task (or load it for the task it was made for)")
+
+
+def load_policy_onnx(path: str | Path, expected_spec: TaskSpec | None = None, *,
+                     intra_op_threads: int = 1) -> OnnxPolicy:
+    """Load and validate a policy written by :func:`export_policy_onnx`.
+
+    Checks, in order: the file parses and passes the ONNX checker; the default
+    opset is supported and matches the metadata; the metadata is complete;
+    exactly one input ``observation (B, O)`` and one output ``action (B, A)``
+    (float32) sized as the metadata's names; the metadata matches
+    ``expected_spec`` (task name, entry names, bounds, control period) when
+    given; ONNX Runtime builds a session; and probe observations give finite
+    actions within the bounds.
+
+    Raises:
+        PolicyFormatError: the first check that failed, with what to do about it.
+    """
+    import onnx
+    import onnxruntime as ort
+    from google.protobuf.message import DecodeError
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _fail(path, f"cannot be read ({exc})") from exc
+    try:
+        proto = onnx.load_from_string(data)
+    except DecodeError as exc:
+        raise _fail(path, f"is not an ONNX model ({exc}); export one with export_policy_onnx") from exc
+    try:
+        onnx.checker.check_model(proto)
+    except onnx.checker.ValidationError as exc:
+        raise _fail(path, f"is not a valid ONNX model: {exc}") from exc
+    opsets = {o.domain: o.version for o in proto.opset_import}
+    opset = opsets.get("", opsets.get("ai.onnx"))
+    newest = onnx.defs.onnx_opset_version()
+    if opset is None or not MIN_OPSET <= opset <= newest:
+        raise _fail(path, f"default-domain opset {opset} is not supported (need {MIN_OPSET}..{newest}); "
+                          f"export with an opset in that range")
+    meta = _read_metadata(proto, path)
+    if meta["opset"] != opset:
+        raise _fail(path, f"metadata says opset {meta['opset']} but the graph imports opset {opset}; "
+                          f"the file was edited after export; export it again")
+
+    initializers = {t.name for t in proto.graph.initializer}
+    inputs = [i for i in proto.graph.input if i.name not in initializers]
+    outputs = list(proto.graph.output)
+    if [i.name for i in inputs] != [INPUT_NAME] or [o.name for o in outputs] != [OUTPUT_NAME]:
+        raise _fail(path, f"has inputs {[i.name for i in inputs]} and outputs {[o.name for o in outputs]}; "
+                          f"expected exactly {[INPUT_NAME]} -> {[OUTPUT_NAME]} (the names export_policy_onnx "
+                          f"writes and the controller binds)")
+    for value, size, what in ((inputs[0], len(meta["observation_names"]), "observation_names"),
+                              (outputs[0], len(meta["action_names"]), "action_names")):
+        dims = _dims(value)
+        batch_ok = len(dims) == 2 and (isinstance(dims[0], str) or dims[0] == 1)
+        if value.type.tensor_type.elem_type != onnx.TensorProto.FLOAT or not batch_ok or dims[1] != size:
+            raise _fail(path, f"{value.name!r} must be float32 of shape (batch, {size}) to match the "
+                              f"{size} {what} in its metadata, got {dims}; export it again")
+    if expected_spec is not None:
+        _check_against_spec(meta, expected_spec, path)
+
+    try:
+        session = ort_session(data, intra_op_threads=intra_op_threads)
+    except _ort_errors(ort) as exc:
+        raise _fail(path, f"ONNX Runtime cannot run it ({exc})") from exc
+    policy = OnnxPolicy(session, meta, path)
+    rng = np.random.default_rng(0)
+    obs_dim = len(policy.observation_names)
+    low, high = policy.action_low, policy.action_high
+    slack = 1e-5 * (high - low) + 1e-6
+    for probe in (np.zeros(obs_dim, np.float32), rng.standard_normal(obs_dim).astype(np.float32)):
+        try:
+            action = policy(probe)
+        except _ort_errors(ort) as exc:
+            raise _fail(path, f"fails on a probe observation ({exc}); export it again") from exc
+        if not np.all(np.isfinite(action)):
+            raise _fail(path, f"produces non-finite actions {action.tolist()} for the probe observation "
+                              f"{probe.tolist()}; its weights or normalization contain NaN/inf or a zero std: "
+                              f"retrain or re-export it")
+        if np.any(action < low - slack) or np.any(action > high + slack):
+            raise _fail(path, f"produces the action {action.tolist()} outside the bounds {low.tolist()} .. "
+                              f"{high.tolist()} for a probe observation; export it with export_policy_onnx, "
+                              f"whose graph squashes actions onto the bounds")
+    return policy
