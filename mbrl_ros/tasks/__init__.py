@@ -66,10 +66,14 @@ from mbrl_ros.tasks.cartpole import CartpoleSwingupTask  # noqa: E402
 from mbrl_ros.tasks.pendulum import PendulumSwingupTask  # noqa: E402
 from mbrl_ros.tasks.reacher import ReacherTask  # noqa: E402
 from mbrl_ros.tasks.gym_task import GymTask, register_gym_task  # noqa: E402
+from mbrl_ros.tasks.quadrotor import QuadrotorHoverTask  # noqa: E402
+from mbrl_ros.tasks.quadrotor import QuadrotorWaypointsTask  # noqa: E402
 
 register_task(PendulumSwingupTask.name, PendulumSwingupTask)
 register_task(CartpoleSwingupTask.name, CartpoleSwingupTask)
 register_task(ReacherTask.name, ReacherTask)
+register_task(QuadrotorHoverTask.name, QuadrotorHoverTask)
+register_task(QuadrotorWaypointsTask.name, QuadrotorWaypointsTask)
 
 __all__ = ["TASKS", "Task", "SimulatedTask", "TaskSpec", "make_task", "register_task",
            "register_gym_task", "GymTask", "PendulumSwingupTask", "CartpoleSwingupTask", "ReacherTask"]
