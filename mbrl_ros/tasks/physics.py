@@ -376,9 +376,20 @@ class MujocoTask(SimulatedTask):
     def _reset_physics(self, rng: np.random.Generator) -> None:
         """Put ``self.physics`` (and ``self._extra``) into a random start state."""
 
+    def _ctrl_from_action(self, action: np.ndarray) -> np.ndarray:
+        """MuJoCo controls ``(..., nu)`` for clipped actions ``(..., A)`` (e.g. a rotor mixer)."""
+        return action
+
+    def _canonicalize(self, obs: np.ndarray) -> np.ndarray:
+        """Fix representation choices of observations ``(..., O)`` in place (e.g. quaternion sign)."""
+        return obs
+
+    def _after_physics_step(self, steps: int) -> None:
+        """Change per-episode constants after ``steps`` steps (e.g. switch to the next waypoint)."""
+
     # -- observation <-> physics ---------------------------------------
     def _observe(self) -> np.ndarray:
-        return np.concatenate([self.physics.qpos, self.physics.qvel, self._extra])
+        return self._canonicalize(np.concatenate([self.physics.qpos, self.physics.qvel, self._extra]))
 
     def _split_obs(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         nq, nv = self.physics.model.nq, self.physics.model.nv
@@ -426,7 +437,8 @@ class MujocoTask(SimulatedTask):
         """Hold the clipped ``action`` (A,) for one control period.
 
         Returns ``(obs (O,), reward, terminated, truncated, info)``; ``info["costs"]``
-        holds each unweighted cost term and ``info["action"]`` the clipped action.
+        holds each unweighted cost term, ``info["action"]`` the clipped action and
+        ``info["ctrl"]`` the MuJoCo controls it became.
 
         Raises:
             RuntimeError: before :meth:`reset` or after the episode was truncated.
@@ -439,14 +451,16 @@ class MujocoTask(SimulatedTask):
                                f"call reset()")
         action = self.clip_action(action)
         obs = self._obs
-        self.physics.step(action, self.frame_skip)
+        ctrl = np.array(self._ctrl_from_action(action), dtype=np.float64)
+        self.physics.step(ctrl, self.frame_skip)
+        self._steps += 1
+        self._after_physics_step(self._steps)
         next_obs = self._observe()
         self._obs = next_obs
-        self._steps += 1
         reward = self.reward_numpy(obs, action, next_obs)
         truncated = self._steps >= self.spec.episode_length
         info = {"costs": self.cost_values(obs, action, next_obs), "action": action.copy(),
-                "step": self._steps}
+                "ctrl": ctrl, "step": self._steps}
         return next_obs.copy(), reward, False, truncated, info
 
     def cost_values(self, obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> dict[str, float]:
@@ -483,7 +497,7 @@ class MujocoTask(SimulatedTask):
         actions = np.clip(actions, self.spec.action_low, self.spec.action_high)
         qpos, qvel, extra = self._split_obs(obs)
         initial = self.physics_state_from_obs(obs)
-        ctrl = np.repeat(actions, self.frame_skip, axis=1)
+        ctrl = np.repeat(self._ctrl_from_action(actions), self.frame_skip, axis=1)
         states = self.physics.rollout(initial, ctrl)[:, self.frame_skip - 1::self.frame_skip]
         qpos_t, qvel_t = self.physics.split_states(states)
         out = np.empty((n, horizon, self.spec.obs_dim))
@@ -491,7 +505,7 @@ class MujocoTask(SimulatedTask):
         out[..., :nq] = qpos_t
         out[..., nq:nq + nv] = qvel_t
         out[..., nq + nv:] = extra
-        return out
+        return self._canonicalize(out)
 
     # -- helpers for cost terms ---------------------------------------
     def _normalized_action_cost(self, action: torch.Tensor) -> torch.Tensor:

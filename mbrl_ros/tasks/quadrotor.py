@@ -232,11 +232,6 @@ class QuadrotorTask(MujocoTask):
         return (action @ unmixer.T).clamp(0.0, self.max_rotor_thrust)
 
     # -- observation -----------------------------------------------------
-    def _observe(self) -> np.ndarray:
-        obs = super()._observe()
-        _canonical_quaternion(obs)
-        return obs
-
     def target(self, obs: torch.Tensor) -> torch.Tensor:
         """Target position ``(..., 3)`` in m for observations ``(..., O)``."""
         raise NotImplementedError
@@ -252,61 +247,22 @@ class QuadrotorTask(MujocoTask):
                                      np.concatenate([velocity, rates]))
 
     # -- stepping (actions are mixed onto the rotors before they reach MuJoCo) ----
+    def _ctrl_from_action(self, action: np.ndarray) -> np.ndarray:
+        return self.rotor_thrusts(action)
+
+    def _canonicalize(self, obs: np.ndarray) -> np.ndarray:
+        _canonical_quaternion(obs)
+        return obs
+
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Hold the clipped ``action`` (A,) for one control period (see :meth:`MujocoTask.step`).
 
-        ``info["rotor_thrusts"]`` holds the four rotor thrusts (N) that were applied.
+        ``info["rotor_thrusts"]`` holds the four rotor thrusts (N) that were applied. Rollouts
+        keep the target that ``obs`` holds (waypoint switches are not predicted).
         """
-        if self._obs is None:
-            raise RuntimeError(f"{self.name}: call reset() before step()")
-        if self._steps >= self.spec.episode_length:
-            raise RuntimeError(f"{self.name}: the episode ended after {self.spec.episode_length} steps; "
-                               f"call reset()")
-        action = self.clip_action(action)
-        obs = self._obs
-        thrusts = self.rotor_thrusts(action)
-        self.physics.step(thrusts, self.frame_skip)
-        self._steps += 1
-        self._advance_target(self._steps)
-        next_obs = self._observe()
-        self._obs = next_obs
-        reward = self.reward_numpy(obs, action, next_obs)
-        truncated = self._steps >= self.spec.episode_length
-        info = {"costs": self.cost_values(obs, action, next_obs), "action": action.copy(),
-                "rotor_thrusts": thrusts, "step": self._steps}
-        return next_obs.copy(), reward, False, truncated, info
-
-    def _advance_target(self, steps: int) -> None:
-        """Change per-episode constants after ``steps`` steps (the waypoint task switches targets)."""
-
-    def rollout(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        """Roll the true physics open-loop from ``obs`` (O,) for ``actions`` (N, H, A); ``(N, H, O)``.
-
-        As :meth:`MujocoTask.rollout`, with actions mixed onto the rotors and the
-        quaternion of each observation made ``qw >= 0``. The target in the
-        observation stays what it was in ``obs`` (waypoint switches are not predicted).
-        """
-        obs = self._check_obs(obs)
-        actions = np.asarray(actions, dtype=np.float64)
-        if actions.ndim != 3 or actions.shape[-1] != self.spec.act_dim:
-            raise ValueError(f"{self.name}: expected actions of shape (N, H, {self.spec.act_dim}), "
-                             f"got {actions.shape}")
-        if not np.all(np.isfinite(actions)):
-            raise ValueError(f"{self.name}: actions contain NaN or inf")
-        n, horizon, _ = actions.shape
-        if n == 0 or horizon == 0:
-            return np.zeros((n, horizon, self.spec.obs_dim))
-        thrusts = self.rotor_thrusts(np.clip(actions, self.spec.action_low, self.spec.action_high))
-        ctrl = np.repeat(thrusts, self.frame_skip, axis=1)
-        states = self.physics.rollout(self.physics_state_from_obs(obs), ctrl)
-        qpos, qvel = self.physics.split_states(states[:, self.frame_skip - 1::self.frame_skip])
-        nq, nv = self.physics.model.nq, self.physics.model.nv
-        out = np.empty((n, horizon, self.spec.obs_dim))
-        out[..., :nq] = qpos
-        out[..., nq:nq + nv] = qvel
-        out[..., nq + nv:] = obs[nq + nv:]
-        _canonical_quaternion(out)
-        return out
+        next_obs, reward, terminated, truncated, info = super().step(action)
+        info["rotor_thrusts"] = info["ctrl"]
+        return next_obs, reward, terminated, truncated, info
 
     # -- costs -------------------------------------------------------------
     def cost_terms(self, obs: torch.Tensor, action: torch.Tensor,
@@ -371,7 +327,7 @@ class QuadrotorWaypointsTask(QuadrotorTask):
         self._waypoints = np.asarray(cfg.hover_point) + rng.uniform(-half, half, size=(count, 3))
         self._extra = self._waypoints[0].copy()
 
-    def _advance_target(self, steps: int) -> None:
+    def _after_physics_step(self, steps: int) -> None:
         if steps % self.config.waypoint_period == 0 and steps < self.spec.episode_length:
             self._extra = self._waypoints[steps // self.config.waypoint_period].copy()
             self._sync_visuals()
