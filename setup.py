@@ -53,6 +53,10 @@ setup(
     entry_points={
         "console_scripts": [
             "mbrl-ros = mbrl_ros.cli:main",
+            "sim_bridge = mbrl_ros.nodes.sim_bridge:main",
+            "state_estimator = mbrl_ros.nodes.state_estimator:main",
+            "model_learner = mbrl_ros.nodes.model_learner:main",
+            "mpc_planner = mbrl_ros.nodes.planner:main",
         ],
     },
 )

@@ -1,0 +1,401 @@
+"""``model_learner``: learns the dynamics ensemble from the state and command topics.
+
+Pairs state k, the command applied after it and state k+1 into a transition
+(:class:`TransitionPairing`):
+
+* the command tagged with state k's stamp (see :mod:`mbrl_ros.nodes.conversions`), whenever
+  it arrives relative to the states; if none comes, the command held since (the newest
+  untagged command, or the last matched one), which is what a controller that holds its last
+  command applied. A tagged command that reaches a lockstep ``sim_bridge`` after its
+  ``step_timeout`` (a counted miss) is still used here: that transition is slightly off;
+* pairs whose stamps are further apart than ``max_gap_factor`` control periods (a reset, a
+  dropped message) or closer than ``min_gap_factor`` are dropped, as are pairs without any
+  command yet; after such a gap the held command is forgotten.
+
+Trains :class:`~mbrl_ros.models.ensemble.EnsembleDynamics` (``model``: pets_ensemble or
+deterministic_ensemble, its parameters ``<model>.*``) in a background thread after each
+episode (from the ``learning.seed_episodes``-th on) and, optionally, every
+``train_every_transitions`` new transitions, and publishes each model on ``model_topic``
+(std_msgs/UInt8MultiArray, latched; see :mod:`mbrl_ros.nodes.model_messages`).
+
+Publishes ``~/processed_episodes`` (std_msgs/Int32, latched): the episodes whose end it has
+handled, training included; a lockstep ``sim_bridge`` waits on it so that training never
+overlaps an episode, as in the in-process loop.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mbrl_ros.config import param
+from mbrl_ros.learning.loop import TransitionBuffer
+from mbrl_ros.models import MODELS
+from mbrl_ros.models.ensemble import EnsembleConfig
+from mbrl_ros.nodes.conversions import (
+    InvalidMessageError,
+    bytes_message,
+    command_to_action,
+    int32_message,
+    joint_state_to_sample,
+    seconds_to_ns,
+)
+from mbrl_ros.nodes.diagnostics import NodeHealth
+from mbrl_ros.nodes.joint_layout import joint_layout
+from mbrl_ros.nodes.model_messages import encode_model
+from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
+from mbrl_ros.nodes.runner import run_node
+from mbrl_ros.nodes.shared_parameters import declare_learning, declare_task
+from mbrl_ros.ros.compat import Clock, ClockType, MutuallyExclusiveCallbackGroup, Node, msg, qos_profile_latched
+
+#: Models this node can train online, and their config classes.
+LEARNABLE_MODELS = {"pets_ensemble": EnsembleConfig, "deterministic_ensemble": EnsembleConfig}
+_MAX_PENDING_TAGS = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelLearnerConfig:
+    """Parameters of the ``model_learner`` node (``learning.seed_episodes``, ``learning.max_train_epochs``,
+    ``learning.threads`` and ``learning.device`` apply too)."""
+
+    task: str = param("pendulum_swingup", "Registered task (observation layout, limits, control period).")
+    model: str = param("pets_ensemble", "Model to learn: pets_ensemble or deterministic_ensemble; its "
+                       "parameters are <model>.*.", choices=tuple(LEARNABLE_MODELS))
+    seed: int = param(0, "Seed of the model's initialization and training.", low=0, high=2 ** 31 - 1)
+    controller: str = param("effort_controller", "Commands are read from /<controller>/commands.")
+    joint_names: list[str] = param([], "ROS names of the task's joints in observation order; empty: the "
+                                   "MJCF joint names.")
+    state_topic: str = param("/mbrl/state", "sensor_msgs/JointState with positions and velocities.")
+    model_topic: str = param("/mbrl/model", "Where models are published (latched).")
+    episode_end_topic: str = param("/sim_bridge/episode_return", "std_msgs/Float64 topic whose messages end "
+                                   "an episode; empty: none (use train_every_transitions).")
+    observation_extra_topic: str = param("/sim_bridge/observation_extra", "Latched std_msgs/Float64MultiArray "
+                                         "with per-episode observation constants (tasks that have some).")
+    train_every_transitions: int = param(0, "Also train after this many new transitions (0: only at "
+                                         "episode ends).", low=0, high=10 ** 9)
+    min_transitions: int = param(10, "Never train on fewer transitions.", low=2, high=10 ** 9)
+    max_gap_factor: float = param(1.5, "States further apart than this many control periods are not a "
+                                  "transition.", low=1.0, high=1000.0)
+    min_gap_factor: float = param(0.5, "States closer than this many control periods are not a transition.",
+                                  low=0.0, high=1.0)
+    settle_time: float = param(0.05, "Wall seconds to wait after an episode end before training, for the "
+                               "episode's last state to arrive.", low=0.0, high=10.0)
+    model_path: str = param("", "Also write every model to this file (atomically); empty: do not.")
+    diagnostics_period: float = param(1.0, "Seconds between two /diagnostics messages.", low=0.01, high=3600.0)
+
+
+@dataclasses.dataclass
+class _PendingPair:
+    obs: np.ndarray
+    stamp_ns: int
+    next_obs: np.ndarray
+    held: np.ndarray | None  # the command in force when the second state arrived
+
+
+class TransitionPairing:
+    """Builds ``(obs, action, next_obs)`` transitions from a state stream and a command stream.
+
+    Pure logic (no ROS). Each stream must come in its own publication order (one DDS writer
+    delivers in order), but the two streams may interleave in any way: a pair of states waits
+    for the command tagged with its first state's stamp until a command for a later state
+    arrives (then none will come for it) or more than ``max_pending`` pairs wait. Without a
+    tagged command a pair takes the command in force: the newest untagged one when its second
+    state arrived, or, after a tagged exchange, the last matched one (what a lockstep
+    simulator holds on a miss).
+
+    Args:
+        period_ns: control period in ns.
+        max_gap_factor, min_gap_factor: accepted state spacing, in control periods.
+        extra_dim: trailing observation entries that are per-episode constants; a transition
+            keeps those of its first state in both observations.
+        max_pending: pairs that may wait for their tagged command.
+    """
+
+    def __init__(self, period_ns: int, max_gap_factor: float = 1.5, min_gap_factor: float = 0.5,
+                 extra_dim: int = 0, max_pending: int = 64):
+        self.max_gap_ns = max_gap_factor * period_ns
+        self.min_gap_ns = min_gap_factor * period_ns
+        self.extra_dim = int(extra_dim)
+        self.max_pending = int(max_pending)
+        self._previous: tuple[np.ndarray, int] | None = None
+        self._pending: collections.deque[_PendingPair] = collections.deque()
+        self._tagged: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
+        self._latest_tag: int | None = None
+        self._held: np.ndarray | None = None
+        self.dropped: collections.Counter[str] = collections.Counter()
+
+    def add_command(self, action: np.ndarray, tag_ns: int | None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """A command as it arrives (tag: the stamp of the state it answers, or None).
+
+        Returns the transitions it completes (oldest first).
+        """
+        action = np.array(action, dtype=np.float64)
+        if tag_ns is None:
+            # An untagged controller took over: pairs no longer wait for tagged commands.
+            self._held = action
+            self._latest_tag = None
+            return self._flush()
+        tag_ns = int(tag_ns)
+        # The first command for a state is the one a lockstep simulator applies.
+        self._tagged.setdefault(tag_ns, action)
+        while len(self._tagged) > _MAX_PENDING_TAGS:
+            self._tagged.popitem(last=False)
+        self._latest_tag = tag_ns if self._latest_tag is None else max(self._latest_tag, tag_ns)
+        return self._flush()
+
+    def add_state(self, obs: np.ndarray, stamp_ns: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """A state as it arrives; returns the transitions it completes (oldest first).
+
+        Raises:
+            ValueError: ``stamp_ns`` is not newer than the previous state's (the state is ignored).
+        """
+        obs = np.array(obs, dtype=np.float64)
+        previous = self._previous
+        if previous is not None and stamp_ns <= previous[1]:
+            raise ValueError(f"state stamp {stamp_ns} ns is not newer than the previous one ({previous[1]} ns)")
+        self._previous = (obs, int(stamp_ns))
+        if previous is None:
+            return []
+        prev_obs, prev_ns = previous
+        gap = stamp_ns - prev_ns
+        if gap > self.max_gap_ns or gap < self.min_gap_ns:
+            # After a reset or a pause a controller starts over: never pair the next state with
+            # a command held from before the gap.
+            done = self._flush(force=True)
+            self._held = None
+            self.dropped["gap"] += 1
+            return done
+        next_obs = obs.copy()
+        if self.extra_dim:
+            next_obs[-self.extra_dim:] = prev_obs[-self.extra_dim:]
+        self._pending.append(_PendingPair(prev_obs, prev_ns, next_obs, self._held))
+        return self._flush()
+
+    def _flush(self, force: bool = False) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        done = []
+        while self._pending:
+            pair = self._pending[0]
+            action = self._tagged.pop(pair.stamp_ns, None)
+            if action is not None:
+                self._held = action
+            else:
+                if self._latest_tag is None:
+                    # Nothing in force yet: a tagged command may still come, unless an untagged
+                    # controller already answered a later pair (then this one has none).
+                    waiting = pair.held is None and all(p.held is None for p in self._pending)
+                else:
+                    waiting = self._latest_tag <= pair.stamp_ns
+                if waiting and not force and len(self._pending) <= self.max_pending:
+                    break
+                action = pair.held if self._latest_tag is None else self._held
+            self._pending.popleft()
+            for tag in [t for t in self._tagged if t <= pair.stamp_ns]:
+                del self._tagged[tag]
+            if action is None:
+                self.dropped["no_command"] += 1
+                continue
+            done.append((pair.obs, action.copy(), pair.next_obs))
+        return done
+
+
+class ModelLearnerNode(Node):
+    """Collects transitions from topics and publishes retrained models (see the module docstring)."""
+
+    def __init__(self, **node_kwargs: Any):
+        super().__init__("model_learner", **node_kwargs)
+        cfg = self.config = declare_config(self, ModelLearnerConfig)
+        self.learning = declare_learning(self)
+        self.task = declare_task(self, cfg.task)
+        model_config = declare_config(self, LEARNABLE_MODELS[cfg.model], prefix=cfg.model)
+        warn_unused_parameters(self, ["", cfg.task, cfg.model])
+        spec = self.spec = self.task.spec
+        self.layout = joint_layout(self.task, cfg.joint_names)
+        self.model = MODELS.get(cfg.model)(spec, model_config, device=self.learning.device, seed=cfg.seed)
+        self.health = NodeHealth(self)
+        self._low, self._high = np.asarray(spec.action_low), np.asarray(spec.action_high)
+        self.pairing = TransitionPairing(seconds_to_ns(spec.control_period), cfg.max_gap_factor,
+                                         cfg.min_gap_factor, self.layout.extra_dim)
+        self.data = TransitionBuffer(spec.obs_dim, spec.act_dim)
+        self.version = 0
+
+        self._lock = threading.Lock()  # guards data, pairing, the counters below and _extra
+        self._extra: np.ndarray | None = None
+        self._episodes_ended = 0
+        self._transitions_at_last_request = 0
+        self._requested_episodes: int | None = None
+        self._request_pending = False
+        self._wake = threading.Condition(self._lock)
+        self._stopping = threading.Event()
+
+        inputs = MutuallyExclusiveCallbackGroup()
+        self._model_pub = self.create_publisher(msg("std_msgs/msg/UInt8MultiArray"), cfg.model_topic,
+                                                qos_profile_latched)
+        self._processed_pub = self.create_publisher(msg("std_msgs/msg/Int32"), "~/processed_episodes",
+                                                    qos_profile_latched)
+        if self.layout.extra_dim:
+            # Created first: when both have data, a new episode's extra is taken before its first state.
+            self.create_subscription(msg("std_msgs/msg/Float64MultiArray"), cfg.observation_extra_topic,
+                                     self._on_extra, qos_profile_latched, callback_group=inputs)
+        # States and commands share one group: the pairing is never entered twice at once.
+        self.create_subscription(msg("sensor_msgs/msg/JointState"), cfg.state_topic, self._on_state, 100,
+                                 callback_group=inputs)
+        self.create_subscription(msg("std_msgs/msg/Float64MultiArray"), f"/{cfg.controller}/commands",
+                                 self._on_command, 100, callback_group=inputs)
+        if cfg.episode_end_topic:
+            self.create_subscription(msg("std_msgs/msg/Float64"), cfg.episode_end_topic, self._on_episode_end, 10,
+                                     callback_group=inputs)
+        self.create_timer(cfg.diagnostics_period, self._publish_diagnostics,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self._processed_pub.publish(int32_message(0))
+        self.context.on_shutdown(self._stopping.set)
+        self._thread = threading.Thread(target=self._training_loop, name="training", daemon=True)
+        self._thread.start()
+        self.get_logger().info(
+            f"learning {cfg.model} for {spec.name} from {cfg.state_topic} and /{cfg.controller}/commands; "
+            f"training after episode {self.learning.seed_episodes} and every episode after"
+            + (f", and every {cfg.train_every_transitions} transitions" if cfg.train_every_transitions else ""))
+
+    # -- inputs ---------------------------------------------------------------------------
+    def _on_state(self, message: Any) -> None:
+        try:
+            sample = joint_state_to_sample(message, self.layout.joint_names, require_velocity=True)
+        except InvalidMessageError as exc:
+            self.health.reject("state", exc.reason, str(exc))
+            return
+        with self._lock:
+            extra = self._extra
+        if self.layout.extra_dim and extra is None:
+            self.health.reject("state", "missing_extra", "no observation extra yet")
+            return
+        obs = self.layout.observation(sample.positions, sample.velocities, extra)
+        with self._lock:
+            try:
+                transitions = self.pairing.add_state(obs, sample.stamp_ns)
+            except ValueError as exc:
+                self.health.reject("state", "out_of_order", str(exc))
+                return
+            self._store_locked(transitions)
+
+    def _store_locked(self, transitions: list) -> None:
+        for obs_k, action, next_obs in transitions:
+            self.data.add(obs_k, np.clip(action, self._low, self._high), next_obs)
+        every = self.config.train_every_transitions
+        if transitions and every and self.data.size - self._transitions_at_last_request >= every:
+            self._request_training_locked(None)
+        self.health.set("transitions", self.data.size)
+
+    def _on_command(self, message: Any) -> None:
+        try:
+            action, tag = command_to_action(message, self.spec.act_dim)
+        except InvalidMessageError as exc:
+            self.health.reject("command", exc.reason, str(exc))
+            return
+        with self._lock:
+            self._store_locked(self.pairing.add_command(action, tag))
+
+    def _on_extra(self, message: Any) -> None:
+        extra = np.asarray(message.data, dtype=np.float64).reshape(-1)
+        if extra.size != self.layout.extra_dim or not np.all(np.isfinite(extra)):
+            self.health.reject("observation_extra", "invalid", f"expected {self.layout.extra_dim} finite values")
+            return
+        with self._lock:
+            self._extra = extra
+
+    def _on_episode_end(self, _message: Any) -> None:
+        with self._lock:
+            self._episodes_ended += 1
+            episodes = self._episodes_ended
+            if episodes >= self.learning.seed_episodes and self.data.size >= self.config.min_transitions:
+                self._request_training_locked(episodes)
+                return
+        self.health.set("episodes", episodes)
+        self._processed_pub.publish(int32_message(episodes))
+
+    def _request_training_locked(self, episodes: int | None) -> None:
+        self._transitions_at_last_request = self.data.size
+        if episodes is not None:
+            self._requested_episodes = max(self._requested_episodes or 0, episodes)
+        self._request_pending = True
+        self._wake.notify()
+
+    # -- training thread ----------------------------------------------------------------------
+    def _training_loop(self) -> None:
+        while not self._stopping.is_set():
+            with self._lock:
+                if not self._request_pending:
+                    self._wake.wait(timeout=0.1)
+                if not self._request_pending:
+                    continue
+                episodes, self._requested_episodes = self._requested_episodes, None
+                self._request_pending = False
+            if episodes is not None and self.config.settle_time > 0:
+                self._stopping.wait(self.config.settle_time)
+            try:
+                self._train_and_publish(episodes)
+            except Exception as exc:  # keep collecting data; the next request retries
+                if self._stopping.is_set() or not self.context.ok():
+                    return
+                self.health.count("training_errors")
+                self.get_logger().error(f"training failed: {type(exc).__name__}: {exc}")
+            if episodes is not None and not self._stopping.is_set():
+                self.health.set("episodes", episodes)
+                self._processed_pub.publish(int32_message(episodes))
+
+    def _train_and_publish(self, episodes: int | None) -> None:
+        with self._lock:
+            obs, action, next_obs = self.data.arrays()
+            done_episodes = self._episodes_ended
+        if obs.shape[0] < self.config.min_transitions:
+            return
+        report = self.model.fit(obs, action, next_obs, seed=self.config.seed + self.version,
+                                max_epochs=self.learning.max_train_epochs or None)
+        self.version += 1
+        holdout = float(np.mean([report.holdout_mse[i] for i in report.elites]))
+        metrics = {"holdout_mse": holdout, "train_loss": report.train_loss, "epochs": report.epochs,
+                   "train_seconds": report.seconds, "num_train": report.num_train,
+                   "num_holdout": report.num_holdout}
+        data = encode_model(self.model, version=self.version, task=self.spec.name, episodes=done_episodes,
+                            transitions=obs.shape[0], metrics=metrics)
+        self._model_pub.publish(bytes_message(data))
+        if self.config.model_path:
+            path = Path(self.config.model_path)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        self.health.set("model_version", self.version)
+        self.health.set("holdout_mse", holdout)
+        self.health.set("train_seconds", report.seconds)
+        self.health.count("trainings")
+        self.get_logger().info(f"model version {self.version}: {obs.shape[0]} transitions, {report.epochs} epochs "
+                               f"in {report.seconds:.2f} s, holdout mse {holdout:.4g}, {len(data)} bytes")
+
+    def _publish_diagnostics(self) -> None:
+        with self._lock:
+            dropped = dict(self.pairing.dropped)
+        extra = {f"dropped.{k}": v for k, v in dropped.items()}
+        rejected = self.health.rejected_total()
+        self.health.publish("warn" if rejected or self.health.get("training_errors") else "ok",
+                            f"{self.data.size} transitions, model version {self.version}", extra)
+
+    def stop(self) -> None:
+        """Stop the training thread (called before the node is destroyed)."""
+        self._stopping.set()
+        with self._lock:
+            self._wake.notify_all()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=30.0)
+
+
+def main(args: list[str] | None = None) -> int:
+    # One executor thread: states and commands are taken alternately, close to arrival order
+    # (training has its own thread).
+    return run_node(ModelLearnerNode, args, name="model_learner")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

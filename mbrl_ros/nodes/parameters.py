@@ -1,0 +1,136 @@
+"""Typed config dataclasses as ROS parameters: declare them with descriptions, read them back validated.
+
+A node declares each field of a component's config dataclass (see
+:func:`mbrl_ros.config.param`) as a ROS parameter under a prefix, e.g. the
+planner's ``icem.population``; nested dataclasses and dict fields become dotted
+names (``pendulum_swingup.cost_weights.action``). The values are read back,
+unflattened and validated by :func:`mbrl_ros.config.from_dict`, so bounds,
+choices and types are checked in one place, with the same messages as
+``mbrl-ros train``.
+
+Parameters are declared with ``dynamic_typing`` so a YAML ``0`` is accepted
+for a float field (rclpy would reject an int for a double); the dataclass does
+the type check instead.
+"""
+from __future__ import annotations
+
+import array
+import dataclasses
+import typing
+from typing import Any, Iterable, Mapping, TypeVar
+
+from mbrl_ros.config import ConfigError, flatten, from_dict, merge, to_dict, unflatten
+from mbrl_ros.ros.compat import ParameterDescriptor
+
+C = TypeVar("C")
+
+#: Top-level names the shared run-parameter files (config/tasks, config/planners) set for every
+#: node; a node that does not declare one of them is not warned about it.
+SHARED_TOP_LEVEL = frozenset({"task", "planner", "model", "learning"})
+
+
+def _field_docs(cls: type, prefix: str) -> dict[str, str]:
+    """Dotted field name -> description, nested dataclasses included."""
+    docs: dict[str, str] = {}
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        full = f"{prefix}.{field.name}" if prefix else field.name
+        docs[full] = field.metadata.get("doc", "")
+        field_type = hints.get(field.name)
+        if isinstance(field_type, type) and dataclasses.is_dataclass(field_type):
+            docs.update(_field_docs(field_type, full))
+    return docs
+
+
+def _describe(name: str, docs: Mapping[str, str]) -> str:
+    """The description of ``name`` or of its closest documented parent (dict entries)."""
+    parts = name.split(".")
+    while parts:
+        doc = docs.get(".".join(parts))
+        if doc:
+            return doc
+        parts.pop()
+    return ""
+
+
+def _plain(value: Any) -> Any:
+    """A parameter value as plain Python (rclpy returns ``array.array`` for numeric arrays)."""
+    if isinstance(value, array.array):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _ros_value(value: Any) -> Any:
+    """A default value in a form both rclpy and the runtime accept for a parameter."""
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def declare_config(node: Any, cls: type[C], prefix: str = "", defaults: Mapping[str, Any] | None = None) -> C:
+    """Declare every field of config dataclass ``cls`` on ``node`` and return the validated config.
+
+    Args:
+        node: an rclpy (or runtime) ``Node``.
+        cls: a config dataclass whose fields all have defaults.
+        prefix: parameter namespace (``"icem"`` -> ``icem.population``); ``""`` for top level.
+        defaults: nested values that replace the dataclass defaults (overrides still win).
+    Returns:
+        An instance of ``cls`` built from the parameters.
+    Raises:
+        ConfigError: a value has the wrong type or is out of bounds; the message names
+            the ROS parameter.
+    """
+    base = merge(to_dict(cls()), unflatten(dict(defaults or {})))
+    flat = flatten(base)
+    docs = _field_docs(cls, "")
+    values: dict[str, Any] = {}
+    for name, default in flat.items():
+        full = f"{prefix}.{name}" if prefix else name
+        if not node.has_parameter(full):
+            descriptor = ParameterDescriptor(description=_describe(name, docs), dynamic_typing=True)
+            node.declare_parameter(full, _ros_value(default), descriptor)
+        values[name] = _plain(node.get_parameter(full).value)
+    try:
+        return from_dict(cls, unflatten(values), prefix=f"{prefix}." if prefix else "")
+    except ConfigError as exc:
+        raise ConfigError(f"node {node.get_name()!r}: {exc}") from None
+
+
+def parameter_overrides(node: Any) -> dict[str, Any]:
+    """Names and values given to ``node`` by ``-p``, ``--params-file`` and ``parameter_overrides``.
+
+    Reads the node's private override table (present in rclpy and the runtime alike); empty if
+    it cannot be read.
+    """
+    table = getattr(node, "_parameter_overrides", None)
+    if not isinstance(table, Mapping):
+        return {}
+    return {name: getattr(p, "value", p) for name, p in table.items()}
+
+
+def unused_parameters(node: Any, owned_prefixes: Iterable[str]) -> list[str]:
+    """Overrides the node ignores that look like typos: under a prefix it owns, or unknown top-level names.
+
+    Names from the shared run files (``task``, ``learning.*``, other components' sections)
+    are not reported, since those files go to every node.
+    """
+    owned = tuple(p + "." for p in owned_prefixes if p)
+    unused = []
+    for name in parameter_overrides(node):
+        if node.has_parameter(name):
+            continue
+        head = name.split(".", 1)[0]
+        if name.startswith(owned) or ("." not in name and head not in SHARED_TOP_LEVEL):
+            unused.append(name)
+    return sorted(unused)
+
+
+def warn_unused_parameters(node: Any, owned_prefixes: Iterable[str]) -> list[str]:
+    """Log a warning naming each parameter from :func:`unused_parameters`; returns them."""
+    unused = unused_parameters(node, owned_prefixes)
+    if unused:
+        node.get_logger().warning(f"ignoring unknown parameter(s) {', '.join(unused)}: check their names")
+    return unused

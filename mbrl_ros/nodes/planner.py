@@ -1,0 +1,434 @@
+"""``mpc_planner``: sampling MPC on the newest learned model, as a ROS node.
+
+Planning (the optimizer) runs in its own thread; the control side only reads the newest
+plan under a short lock, so sending a command never waits on planning (as in mujoco_mpc).
+
+Subscribes:
+    state_topic (sensor_msgs/JointState, default /mbrl/state): positions and velocities of the
+        task's joints (names: the MJCF joints, or ``joint_names``).
+    model_topic (std_msgs/UInt8MultiArray, latched, default /mbrl/model): new models, checked by
+        :func:`~mbrl_ros.nodes.model_messages.decode_model` and swapped in between two plans;
+        a model that fails a check is rejected with a log and a counter.
+    episode_end_topic (std_msgs/Float64): each message ends an episode (the warm start is reset).
+    observation_extra_topic (std_msgs/Float64MultiArray, latched): per-episode observation
+        constants, for tasks that have some (the reacher's target).
+Publishes:
+    /<controller>/commands (std_msgs/Float64MultiArray): always finite, clamped to the actuator
+        limits; with ``trigger: state`` tagged with the answered state's stamp (see
+        :mod:`mbrl_ros.nodes.conversions`).
+    ~/plan (nav_msgs/Path): the predicted trajectory (mean over particles) of the chosen plan;
+        pose h is stamped state stamp + (h + 1) control periods and its position x, y, z holds
+        the predicted observation entries ``path_indices`` (by default the first three joint
+        positions, in rad or m; missing ones are 0). Orientation is the identity.
+    /diagnostics: plan time, deadline misses (plans cut short by the deadline), model version,
+        rejected inputs and models, safe commands.
+
+Triggers:
+    state: plan when a state arrives, then publish one command for it (lockstep simulation,
+        and event-driven control on a robot).
+    timer: a control timer at the task's control rate sends the plan's next action; planning
+        restarts from each new state. For sensors faster than the control rate.
+
+Before the first model arrives the node explores with uniformly random actions (the PETS
+seed episode; ``explore: false`` sends the safe command instead). If no state arrived for
+``state_timeout`` wall seconds, it sends the safe command (zeros clamped to the limits) and
+keeps sending it every ``state_timeout``; it also sends it once when the process is shut down
+(Ctrl-C, SIGTERM).
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import sys
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from mbrl_ros.config import ConfigError, param
+from mbrl_ros.nodes.conversions import (
+    NS_PER_S,
+    InvalidMessageError,
+    command_message,
+    joint_state_to_sample,
+    message_bytes,
+    path_message,
+    seconds_to_ns,
+)
+from mbrl_ros.nodes.diagnostics import NodeHealth
+from mbrl_ros.nodes.joint_layout import joint_layout
+from mbrl_ros.nodes.model_messages import ModelRejectedError, decode_model, model_version
+from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
+from mbrl_ros.nodes.runner import run_node
+from mbrl_ros.nodes.shared_parameters import declare_learning, declare_task
+from mbrl_ros.planning import PLANNERS, TrajectoryObjective, make_planner
+from mbrl_ros.ros.compat import (
+    Clock,
+    ClockType,
+    MutuallyExclusiveCallbackGroup,
+    Node,
+    msg,
+    qos_profile_latched,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannerNodeConfig:
+    """Parameters of the planner node (the planner's own are ``<planner>.*``, the horizon is
+    ``learning.horizon``; ``learning.plan_deadline`` is not used, the deadline is
+    ``deadline_fraction`` of the control period)."""
+
+    task: str = param("pendulum_swingup", "Registered task: its reward is optimized, its limits clamp the "
+                      "commands; its own parameters are <task>.*.")
+    planner: str = param("icem", "Registered planner (icem, cem, mppi, random_shooting); its parameters are "
+                         "<planner>.*.")
+    seed: int = param(0, "Seed of the planner's sampling and of the exploration actions.", low=0, high=2 ** 31 - 1)
+    controller: str = param("effort_controller", "Commands go to /<controller>/commands.")
+    trigger: str = param("state", "state: one plan and one command per received state; timer: commands at "
+                         "the control rate from the newest plan.", choices=("state", "timer"))
+    deadline_fraction: float = param(0.8, "Each plan returns its best so far after this fraction of the "
+                                     "control period.", low=0.01, high=100.0)
+    state_timeout: float = param(0.5, "Wall seconds without a state before the safe command is sent "
+                                 "(and re-sent as often).", low=0.01, high=3600.0)
+    max_state_age: float = param(0.5, "Reject states older than this on the node's clock (s; 0: off).",
+                                 low=0.0, high=3600.0)
+    explore: bool = param(True, "Before the first model: uniformly random actions (true, the PETS seed "
+                          "episode) or the safe command (false).")
+    joint_names: list[str] = param([], "ROS names of the task's joints in observation order; empty: the "
+                                   "MJCF joint names.")
+    state_topic: str = param("/mbrl/state", "sensor_msgs/JointState with positions and velocities.")
+    model_topic: str = param("/mbrl/model", "Latched std_msgs/UInt8MultiArray models from model_learner.")
+    episode_end_topic: str = param("/sim_bridge/episode_return", "std_msgs/Float64 topic whose messages end "
+                                   "an episode; empty: none.")
+    observation_extra_topic: str = param("/sim_bridge/observation_extra", "Latched std_msgs/Float64MultiArray "
+                                         "with per-episode observation constants (tasks that have some).")
+    publish_path: bool = param(True, "Publish the predicted trajectory on ~/plan.")
+    path_indices: list[int] = param([], "Observation entries shown as x, y, z of ~/plan; empty: the first "
+                                    "three joint positions.")
+    path_frame: str = param("world", "frame_id of ~/plan.")
+    model_probe_sequences: int = param(16, "Random action sequences rolled out to check a new model.",
+                                       low=1, high=100000)
+    diagnostics_period: float = param(1.0, "Seconds between two /diagnostics messages.", low=0.01, high=3600.0)
+
+
+@dataclasses.dataclass
+class _Plan:
+    """The newest plan: ``actions (H, A)`` from the state stamped ``stamp_ns``."""
+
+    actions: np.ndarray
+    stamp_ns: int
+    next_index: int = 0
+
+
+class PlannerNode(Node):
+    """Sampling MPC on a learned (or, before one exists, no) model; see the module docstring."""
+
+    def __init__(self, **node_kwargs: Any):
+        super().__init__("mpc_planner", **node_kwargs)
+        cfg = self.config = declare_config(self, PlannerNodeConfig)
+        self.learning = declare_learning(self)
+        self.task = declare_task(self, cfg.task)
+        planner_cls = PLANNERS.get(cfg.planner)
+        planner_config = declare_config(self, planner_cls.Config, prefix=cfg.planner)
+        warn_unused_parameters(self, ["", cfg.task, cfg.planner])
+        spec = self.spec = self.task.spec
+        self.layout = joint_layout(self.task, cfg.joint_names)
+        self.horizon = self.learning.horizon
+        self.health = NodeHealth(self)
+        self._low = np.asarray(spec.action_low, dtype=np.float64)
+        self._high = np.asarray(spec.action_high, dtype=np.float64)
+        self.safe_action = np.clip(np.zeros(spec.act_dim), self._low, self._high)
+        self._period_ns = seconds_to_ns(spec.control_period)
+        self._rng = np.random.default_rng(cfg.seed)
+        self._device = torch.device(self.learning.device)
+        self._path_indices = list(cfg.path_indices) or list(range(min(3, self.layout.num_joints)))
+        if any(not 0 <= i < spec.obs_dim for i in self._path_indices) or len(self._path_indices) > 3:
+            raise ConfigError(f"path_indices {self._path_indices} must be at most 3 entries in [0, {spec.obs_dim})")
+
+        # The optimizer and its objective belong to the planning thread.
+        self.objective = TrajectoryObjective(None, self.task.reward,
+                                             generator=torch.Generator(device=self._device).manual_seed(cfg.seed))
+        self.planner = make_planner(cfg.planner, planner_config, action_low=spec.action_low,
+                                    action_high=spec.action_high, horizon=self.horizon,
+                                    objective=self.objective, device=self._device, seed=cfg.seed)
+        self.model = None
+        self.model_version = -1
+        self._last_planned_ns: int | None = None
+
+        # Shared between threads; every lock is held only to copy a reference.
+        self._lock = threading.Lock()
+        self._plan: _Plan | None = None
+        self._pending_model = None
+        self._episode_ended = False
+        self._extra: np.ndarray | None = None
+        self._last_state_wall: float | None = None
+        self._last_state_ns: int | None = None
+        self._last_obs: np.ndarray | None = None  # probe state for checking new models
+        self._state_cv = threading.Condition()
+        self._latest_state: tuple[np.ndarray, int] | None = None
+        self._plan_times: collections.deque[float] = collections.deque(maxlen=200)
+        self._stopping = threading.Event()
+
+        inputs = MutuallyExclusiveCallbackGroup()
+        models = MutuallyExclusiveCallbackGroup()
+        control = MutuallyExclusiveCallbackGroup()
+        self._command_pub = self.create_publisher(msg("std_msgs/msg/Float64MultiArray"),
+                                                  f"/{cfg.controller}/commands", 10)
+        self._path_pub = self.create_publisher(msg("nav_msgs/msg/Path"), "~/plan", 10) if cfg.publish_path else None
+        if self.layout.extra_dim:
+            # Created before the state subscription: when both have data, the executor serves
+            # the one created first, so a new episode's extra is in place before its first state.
+            self.create_subscription(msg("std_msgs/msg/Float64MultiArray"), cfg.observation_extra_topic,
+                                     self._on_extra, qos_profile_latched, callback_group=inputs)
+        self.create_subscription(msg("sensor_msgs/msg/JointState"), cfg.state_topic, self._on_state, 10,
+                                 callback_group=inputs)
+        self.create_subscription(msg("std_msgs/msg/UInt8MultiArray"), cfg.model_topic, self._on_model,
+                                 qos_profile_latched, callback_group=models)
+        if cfg.episode_end_topic:
+            self.create_subscription(msg("std_msgs/msg/Float64"), cfg.episode_end_topic, self._on_episode_end, 10,
+                                     callback_group=inputs)
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        if cfg.trigger == "timer":
+            self.create_timer(spec.control_period, self._on_control_tick, callback_group=control)
+        self.create_timer(cfg.state_timeout, self._on_watchdog, callback_group=control, clock=steady)
+        self.create_timer(cfg.diagnostics_period, self._publish_diagnostics, callback_group=control, clock=steady)
+        self.context.on_shutdown(self._on_shutdown)
+        self._thread = threading.Thread(target=self._planning_loop, name="planning", daemon=True)
+        self._thread.start()
+        self.get_logger().info(
+            f"{cfg.planner} on {spec.name}, horizon {self.horizon}, trigger {cfg.trigger}, deadline "
+            f"{cfg.deadline_fraction * spec.control_period * 1e3:.1f} ms; waiting for a model on {cfg.model_topic} "
+            f"({'exploring' if cfg.explore else 'safe command'} until then)")
+
+    # -- inputs (executor threads) --------------------------------------------------------
+    def _on_state(self, message: Any) -> None:
+        try:
+            sample = joint_state_to_sample(message, self.layout.joint_names, require_velocity=True)
+        except InvalidMessageError as exc:
+            self.health.reject("state", exc.reason, str(exc))
+            return
+        if self._last_state_ns is not None and sample.stamp_ns <= self._last_state_ns:
+            reason = "duplicate_stamp" if sample.stamp_ns == self._last_state_ns else "out_of_order"
+            self.health.reject("state", reason, f"stamp {sample.stamp:.9f} s is not newer than the last state")
+            return
+        if self.config.max_state_age > 0:
+            age = (self.get_clock().now().nanoseconds - sample.stamp_ns) / NS_PER_S
+            if age > self.config.max_state_age:
+                self.health.reject("state", "stale", f"state is {age:.3f} s old (max_state_age "
+                                                     f"{self.config.max_state_age} s)")
+                return
+        with self._lock:
+            extra = self._extra
+        if self.layout.extra_dim and extra is None:
+            self.health.reject("state", "missing_extra", f"no observation extra on "
+                                                         f"{self.config.observation_extra_topic} yet")
+            return
+        obs = self.layout.observation(sample.positions, sample.velocities, extra)
+        self._last_state_ns = sample.stamp_ns
+        with self._lock:
+            self._last_state_wall = time.monotonic()
+            self._last_obs = obs
+        with self._state_cv:
+            if self._latest_state is not None:
+                self.health.count("states_skipped")  # the planner was busy: plan on the newest only
+            self._latest_state = (obs, sample.stamp_ns)
+            self._state_cv.notify()
+        self.health.count("states")
+
+    def _on_extra(self, message: Any) -> None:
+        extra = np.asarray(message.data, dtype=np.float64).reshape(-1)
+        if extra.size != self.layout.extra_dim or not np.all(np.isfinite(extra)):
+            self.health.reject("observation_extra", "invalid", f"expected {self.layout.extra_dim} finite "
+                                                               f"values, got {extra.tolist()}")
+            return
+        with self._lock:
+            self._extra = extra
+
+    def _on_episode_end(self, _message: Any) -> None:
+        with self._lock:
+            self._episode_ended = True
+
+    def _on_model(self, message: Any) -> None:
+        with self._lock:
+            probe = self._last_obs
+        try:
+            model = decode_model(message_bytes(message), self.spec, probe, device=self._device,
+                                 probe_sequences=self.config.model_probe_sequences, seed=self.config.seed)
+        except ModelRejectedError as exc:
+            self.health.reject("model", exc.reason, str(exc))
+            return
+        with self._lock:
+            self._pending_model = model
+        self.get_logger().info(f"model version {model_version(model)} accepted "
+                               f"(trained on {model.extra_metadata.get('transitions', '?')} transitions)")
+
+    # -- planning thread -----------------------------------------------------------------
+    def _planning_loop(self) -> None:
+        while not self._stopping.is_set():
+            with self._state_cv:
+                if self._latest_state is None:
+                    self._state_cv.wait(timeout=0.1)
+                state, self._latest_state = self._latest_state, None
+            if state is None:
+                continue
+            try:
+                self._plan_for(*state)
+            except Exception as exc:  # never leave the robot without commands because of a planner bug
+                if self._stopping.is_set() or not self.context.ok():
+                    return
+                self.health.count("planning_errors")
+                self.health.log_throttled("planning_error", f"planning failed ({type(exc).__name__}: {exc}); "
+                                                            f"sending the safe command", "error")
+                self.planner.reset()
+                self._store_plan(self.safe_action[None], state[1])
+
+    def _adopt_pending_model(self) -> None:
+        with self._lock:
+            model, self._pending_model = self._pending_model, None
+            episode_ended, self._episode_ended = self._episode_ended, False
+        if model is not None:
+            self.model = model
+            self.objective.model = model
+            self.model_version = model_version(model)
+            self.health.set("model_version", self.model_version)
+            self.health.count("models_swapped")
+        if episode_ended:
+            self.planner.reset()
+            self._last_planned_ns = None
+
+    def _plan_for(self, obs: np.ndarray, stamp_ns: int) -> None:
+        self._adopt_pending_model()
+        if self.model is None:
+            if self.config.explore:
+                actions = self._rng.uniform(self._low, self._high)[None]
+                self.health.count("commands.explore")
+            else:
+                actions = self.safe_action[None]
+                self.health.count("commands.no_model")
+            self._store_plan(actions, stamp_ns)
+            return
+        if self._last_planned_ns is not None:
+            steps = round((stamp_ns - self._last_planned_ns) / self._period_ns)
+            if steps > self.horizon:
+                self.planner.reset()  # a long gap (a reset, a pause): the old plan says nothing now
+            elif steps > 0:
+                self.planner.shift(steps)
+        deadline = time.perf_counter() + self.config.deadline_fraction * self.spec.control_period
+        result = self.planner.plan(obs, deadline)
+        self._last_planned_ns = stamp_ns
+        self._plan_times.append(result.seconds)
+        self.health.set("plan_ms", result.seconds * 1e3)
+        self.health.set("plan_iterations", result.iterations)
+        self.health.set("predicted_return", result.predicted_return)
+        if result.deadline_hit:
+            self.health.count("deadline_misses")
+        actions = result.actions.detach().cpu().numpy().astype(np.float64)
+        if not np.all(np.isfinite(actions)):
+            self.health.count("non_finite_plans")
+            self.health.log_throttled("non_finite_plan", "the planner returned NaN or inf; sending the safe "
+                                                         "command and resetting its warm start", "error")
+            self.planner.reset()
+            actions = self.safe_action[None]
+        self._store_plan(actions, stamp_ns)
+        self.health.count("commands.plan")
+        if self._path_pub is not None and actions.shape[0] == self.horizon:
+            self._publish_path(obs, actions, stamp_ns)
+
+    def _store_plan(self, actions: np.ndarray, stamp_ns: int) -> None:
+        plan = _Plan(np.clip(actions, self._low, self._high), stamp_ns)
+        if self.config.trigger == "state":
+            plan.next_index = 1
+        with self._lock:
+            self._plan = plan
+        if self.config.trigger == "state":
+            self._publish_command(plan.actions[0], tag_ns=stamp_ns)
+
+    def _publish_path(self, obs: np.ndarray, actions: np.ndarray, stamp_ns: int) -> None:
+        with torch.no_grad():
+            trajectory = self.model.rollout(torch.as_tensor(obs, dtype=torch.float32),
+                                            torch.as_tensor(actions[None], dtype=torch.float32))
+        mean = trajectory[0].mean(0).cpu().numpy()  # (H, O)
+        points = np.zeros((mean.shape[0], 3))
+        points[:, :len(self._path_indices)] = mean[:, self._path_indices]
+        if np.all(np.isfinite(points)):
+            self._path_pub.publish(path_message(stamp_ns, self._period_ns, points, self.config.path_frame))
+
+    # -- control side (executor threads) -----------------------------------------------------
+    def _publish_command(self, action: np.ndarray, *, tag_ns: int | None = None, kind: str | None = None) -> None:
+        """Publish ``action`` clamped to the limits; a non-finite one is replaced by the safe command."""
+        action = np.asarray(action, dtype=np.float64).reshape(-1)
+        if action.shape != self.safe_action.shape or not np.all(np.isfinite(action)):
+            self.health.count("non_finite_commands")
+            action = self.safe_action
+        self._command_pub.publish(command_message(np.clip(action, self._low, self._high), tag_ns))
+        self.health.count("commands")
+        if kind is not None:
+            self.health.count(f"commands.{kind}")
+
+    def _state_is_stale(self) -> bool:
+        with self._lock:
+            last = self._last_state_wall
+        return last is not None and time.monotonic() - last > self.config.state_timeout
+
+    def _on_control_tick(self) -> None:
+        if self._state_is_stale():
+            return  # the watchdog sends the safe command
+        with self._lock:
+            plan = self._plan
+            if plan is None:
+                return
+            index = plan.next_index
+            plan.next_index += 1
+        if index < plan.actions.shape[0]:
+            self._publish_command(plan.actions[index])
+        else:
+            self._publish_command(self.safe_action, kind="plan_exhausted")
+
+    def _on_watchdog(self) -> None:
+        if not self._state_is_stale():
+            return
+        with self._lock:
+            self._plan = None
+        # Tagged with the last state in state-trigger mode, so a lockstep simulator that is
+        # between episodes drops it as stale instead of applying it to its next state.
+        tag = self._last_state_ns if self.config.trigger == "state" else None
+        self._publish_command(self.safe_action, tag_ns=tag, kind="safe")
+        self.health.log_throttled("state_timeout", f"no state for more than {self.config.state_timeout} s; "
+                                                   f"sending the safe command {self.safe_action.tolist()}")
+
+    def _publish_diagnostics(self) -> None:
+        times = np.asarray(self._plan_times) * 1e3
+        extra = {}
+        if times.size:
+            extra = {"plan_ms_median": float(np.median(times)), "plan_ms_p99": float(np.percentile(times, 99))}
+        rejected = self.health.rejected_total()
+        stale = self._state_is_stale()
+        level = "error" if stale else ("warn" if rejected or self.health.get("deadline_misses") else "ok")
+        self.health.publish(level, f"model version {self.model_version}, "
+                                   f"{'no state' if stale else 'running'}, {rejected} input(s) rejected", extra)
+
+    def _on_shutdown(self) -> None:
+        """Ctrl-C or SIGTERM: leave the actuators with the safe command (entities still exist here)."""
+        self._stopping.set()
+        try:
+            self._publish_command(self.safe_action, kind="safe")
+        except RuntimeError as exc:  # rclpy and the runtime raise RCLError (a RuntimeError) if it is too late
+            self.get_logger().warning(f"could not send the safe command at shutdown: {exc}")
+
+    def stop(self) -> None:
+        """Stop the planning thread (called before the node is destroyed)."""
+        self._stopping.set()
+        with self._state_cv:
+            self._state_cv.notify_all()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5.0)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(PlannerNode, args, name="mpc_planner", num_threads=3)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

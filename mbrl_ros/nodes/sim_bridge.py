@@ -1,0 +1,398 @@
+"""``sim_bridge``: runs a MuJoCo task and speaks the topics of a ros2_control robot.
+
+Publishes:
+    /joint_states (sensor_msgs/JointState): measured positions and velocities, named after the
+        MJCF joints, with optional noise, quantization and latency (whole control periods);
+        header stamp = simulated time of the measurement.
+    ~/ground_truth (sensor_msgs/JointState): the same without noise or latency.
+    /clock (rosgraph_msgs/Clock): simulated time; other nodes set ``use_sim_time: true``.
+    ~/reward (std_msgs/Float64): reward of each step.
+    ~/episode_return (std_msgs/Float64, reliable, transient-local, one sample per episode kept):
+        the return of each finished episode.
+    ~/observation_extra (std_msgs/Float64MultiArray, latched): per-episode observation constants
+        (the reacher's target), published at every reset; absent for tasks without any.
+    /diagnostics: steps, episodes, missed steps, stale and rejected commands.
+Subscribes:
+    /<controller>/commands (std_msgs/Float64MultiArray): actuator commands (clamped to the limits).
+    /mbrl/reset (std_msgs/Empty): end the current episode now and start the next one.
+    <learner_topic> (std_msgs/Int32, latched; lockstep only, optional): episodes the learner is done with.
+
+Modes:
+    realtime: a step every control period of wall time with the newest command (zero-order
+        hold); a step without a new command counts as a miss.
+    lockstep: a step happens as soon as the command for the last published state arrives
+        (a command tagged with another state's stamp is stale and dropped; an untagged one is
+        taken as is), or after ``step_timeout`` with the held command (a miss). Use it to run
+        faster (or slower) than real time with the same planner and learner nodes.
+
+Simulated time keeps growing across episodes and jumps by ``reset_gap`` at every reset, so
+downstream nodes see a reset as a gap in the stamps (no transition is learned across it).
+After ``learning.episodes`` episodes the node exits with code 0.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import sys
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from mbrl_ros.config import param
+from mbrl_ros.nodes.conversions import (
+    InvalidMessageError,
+    clock_message,
+    command_to_action,
+    float64_array_message,
+    float64_message,
+    joint_state_message,
+    seconds_to_ns,
+)
+from mbrl_ros.nodes.diagnostics import NodeHealth
+from mbrl_ros.nodes.joint_layout import joint_layout
+from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
+from mbrl_ros.nodes.runner import run_node
+from mbrl_ros.nodes.shared_parameters import declare_learning, declare_task
+from mbrl_ros.ros.compat import (
+    Clock,
+    ClockType,
+    DurabilityPolicy,
+    Node,
+    QoSProfile,
+    ReliabilityPolicy,
+    msg,
+    qos_profile_latched,
+    rclpy_api,
+)
+from mbrl_ros.tasks.physics import PhysicsError
+
+RESET_TOPIC = "/mbrl/reset"
+JOINT_STATES_TOPIC = "/joint_states"
+
+
+@dataclasses.dataclass(frozen=True)
+class SimBridgeConfig:
+    """Parameters of the ``sim_bridge`` node (episodes come from ``learning.episodes``)."""
+
+    task: str = param("pendulum_swingup", "Registered task to simulate; its own parameters are <task>.*.")
+    seed: int = param(0, "Episode e starts from seed * 100003 + e (as mbrl-ros train); also seeds the "
+                      "sensor noise.", low=0, high=2 ** 31 - 1)
+    realtime: bool = param(False, "true: step every control period of wall time; false: lockstep "
+                           "(step when the command for the published state arrives).")
+    controller: str = param("effort_controller", "Commands are read from /<controller>/commands.")
+    step_timeout: float = param(1.0, "Lockstep: wall seconds to wait for a command before stepping with "
+                                "the held one (counted as a miss).", low=0.001, high=3600.0)
+    reset_gap: float = param(1.0, "Simulated seconds added at every reset, so stamps show the reset as a "
+                             "gap (realtime: also waited in wall time).", low=0.0, high=3600.0)
+    position_noise_std: float = param(0.0, "Std of Gaussian noise on measured positions (rad or m).",
+                                      low=0.0, high=100.0)
+    velocity_noise_std: float = param(0.0, "Std of Gaussian noise on measured velocities (rad/s or m/s).",
+                                      low=0.0, high=100.0)
+    position_quantization: float = param(0.0, "Measured positions are rounded to multiples of this "
+                                         "(encoder resolution; 0: off).", low=0.0, high=100.0)
+    velocity_quantization: float = param(0.0, "Measured velocities are rounded to multiples of this "
+                                         "(0: off).", low=0.0, high=100.0)
+    latency_steps: int = param(0, "Measurements are published this many control periods late (with "
+                               "their original stamp).", low=0, high=1000)
+    start_timeout: float = param(30.0, "Lockstep: wall seconds to wait at start for a command publisher "
+                                 "and a /joint_states subscriber before starting anyway.", low=0.0, high=3600.0)
+    start_delay: float = param(0.5, "Lockstep: wall seconds to wait once they are there, so the rest of "
+                               "the graph connects.", low=0.0, high=60.0)
+    learner_topic: str = param("", "Lockstep: before episode e >= 1 wait until this std_msgs/Int32 topic "
+                               "(model_learner's ~/processed_episodes) reports >= e, so training never "
+                               "overlaps an episode; empty: do not wait.")
+    learner_timeout: float = param(300.0, "Lockstep: longest wall wait for the learner (then go on with a "
+                                   "warning).", low=0.0, high=86400.0)
+    linger: float = param(1.0, "Wall seconds to stay up after the last episode so its messages are "
+                          "delivered.", low=0.0, high=60.0)
+    diagnostics_period: float = param(1.0, "Seconds between two /diagnostics messages.", low=0.01, high=3600.0)
+
+
+@dataclasses.dataclass
+class _Measurement:
+    stamp_ns: int
+    positions: np.ndarray
+    velocities: np.ndarray
+
+
+class SimBridgeNode(Node):
+    """Simulates a task and exchanges joint states and commands like a ros2_control robot."""
+
+    def __init__(self, **node_kwargs: Any):
+        super().__init__("sim_bridge", **node_kwargs)
+        self.config = declare_config(self, SimBridgeConfig)
+        self.learning = declare_learning(self)
+        self.task = declare_task(self, self.config.task)
+        warn_unused_parameters(self, ["", self.config.task])
+        spec = self.task.spec
+        self.layout = joint_layout(self.task)
+        self.exit_code = 0
+        self.health = NodeHealth(self, hardware_id=f"mujoco:{spec.name}")
+        self.command_topic = f"/{self.config.controller}/commands"
+        self._period_ns = seconds_to_ns(spec.control_period)
+        self._sim_ns = 0
+        self._rng = np.random.default_rng(self.config.seed + 1)
+        self._safe_action = np.clip(np.zeros(spec.act_dim), spec.action_low, spec.action_high)
+        self._held = self._safe_action.copy()
+        self._sensor_queue: collections.deque[_Measurement] = collections.deque()
+        self._returns: list[float] = []
+
+        # Commands wait in an inbox that the simulation thread drains.
+        self._cv = threading.Condition()
+        self._inbox: collections.deque[tuple[np.ndarray, int | None]] = collections.deque()
+        self._fresh_command = False
+        self._reset_requested = False
+        self._stopping = threading.Event()
+        self._learner_done = -1
+
+        self._joint_pub = self.create_publisher(msg("sensor_msgs/msg/JointState"), JOINT_STATES_TOPIC, 10)
+        self._truth_pub = self.create_publisher(msg("sensor_msgs/msg/JointState"), "~/ground_truth", 10)
+        self._clock_pub = self.create_publisher(msg("rosgraph_msgs/msg/Clock"), "/clock", 10)
+        self._reward_pub = self.create_publisher(msg("std_msgs/msg/Float64"), "~/reward", 10)
+        returns_qos = QoSProfile(depth=min(max(self.learning.episodes, 1), 1000),
+                                 reliability=ReliabilityPolicy.RELIABLE,
+                                 durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self._return_pub = self.create_publisher(msg("std_msgs/msg/Float64"), "~/episode_return", returns_qos)
+        self._extra_pub = None
+        if self.layout.extra_dim:
+            self._extra_pub = self.create_publisher(msg("std_msgs/msg/Float64MultiArray"), "~/observation_extra",
+                                                    qos_profile_latched)
+        self.create_subscription(msg("std_msgs/msg/Float64MultiArray"), self.command_topic, self._on_command, 10)
+        self.create_subscription(msg("std_msgs/msg/Empty"), RESET_TOPIC, self._on_reset, 10)
+        if self.config.learner_topic and not self.config.realtime:
+            self.create_subscription(msg("std_msgs/msg/Int32"), self.config.learner_topic, self._on_learner,
+                                     qos_profile_latched)
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(self.config.diagnostics_period, self._publish_diagnostics, clock=steady)
+
+        mode = "realtime" if self.config.realtime else "lockstep"
+        self.get_logger().info(
+            f"{spec.name}: {self.learning.episodes} episode(s) of {spec.episode_length} steps, {mode}, "
+            f"joints {list(self.layout.joint_names)}, commands on {self.command_topic} "
+            f"({spec.act_dim} values, limits {list(spec.action_low)}..{list(spec.action_high)})")
+        self.context.on_shutdown(self._on_context_shutdown)
+        self._thread = threading.Thread(target=self._run, name="simulation", daemon=True)
+        self._thread.start()
+
+    # -- callbacks (executor threads) ----------------------------------------------------
+    def _on_command(self, message: Any) -> None:
+        try:
+            action, tag = command_to_action(message, self.task.spec.act_dim)
+        except InvalidMessageError as exc:
+            self.health.reject("command", exc.reason, str(exc))
+            return
+        with self._cv:
+            self._inbox.append((action, tag))
+            self._fresh_command = True
+            self._cv.notify_all()
+
+    def _on_reset(self, _message: Any) -> None:
+        with self._cv:
+            self._reset_requested = True
+            self._cv.notify_all()
+        self.get_logger().info("reset requested")
+
+    def _on_learner(self, message: Any) -> None:
+        with self._cv:
+            self._learner_done = max(self._learner_done, int(message.data))
+            self._cv.notify_all()
+
+    def _on_context_shutdown(self) -> None:
+        self._stopping.set()
+        with self._cv:
+            self._cv.notify_all()
+
+    def _publish_diagnostics(self) -> None:
+        misses = self.health.get("missed_steps")
+        self.health.set("sim_time", self._sim_ns / 1e9)
+        level = "warn" if misses or self.health.rejected_total() else "ok"
+        self.health.publish(level, f"{'realtime' if self.config.realtime else 'lockstep'}, "
+                                   f"{self.health.get('episodes')} episode(s) done, {misses} missed step(s)")
+
+    # -- simulation thread ---------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            if not self.config.realtime:
+                self._wait_for_peers()
+            for episode in range(self.learning.episodes):
+                if self._stopping.is_set():
+                    break
+                if episode > 0 and self.config.realtime:
+                    # A reset takes reset_gap of simulated time; in real time it takes as much wall
+                    # time, so messages still in flight never look older than they are.
+                    self._stopping.wait(self.config.reset_gap)
+                elif episode > 0 and self.config.learner_topic:
+                    self._wait_for_learner(episode)
+                self._run_episode(episode)
+            if not self._stopping.is_set():
+                self.get_logger().info(
+                    f"done: {len(self._returns)} episode(s), returns {[round(r, 3) for r in self._returns]}, "
+                    f"{self.health.get('missed_steps')} missed step(s)")
+                self._stopping.wait(self.config.linger)
+        except Exception as exc:  # the simulation thread must never die silently
+            if self._stopping.is_set() or not self.context.ok():
+                return  # shut down while publishing (Ctrl-C): not a failure
+            self.exit_code = 1
+            self.get_logger().fatal(f"simulation failed: {type(exc).__name__}: {exc}")
+        finally:
+            if not self._stopping.is_set():
+                rclpy_api.try_shutdown(context=self.context)
+
+    def _wait_for_peers(self) -> None:
+        deadline = time.monotonic() + self.config.start_timeout
+        while not self._stopping.is_set():
+            have_commander = self.count_publishers(self.command_topic) > 0
+            have_listener = self.count_subscribers(JOINT_STATES_TOPIC) > 0
+            if have_commander and have_listener:
+                self._stopping.wait(self.config.start_delay)
+                return
+            if time.monotonic() >= deadline:
+                self.get_logger().warning(
+                    f"starting without {'a publisher on ' + self.command_topic if not have_commander else ''}"
+                    f"{' and ' if not (have_commander or have_listener) else ''}"
+                    f"{'a subscriber on ' + JOINT_STATES_TOPIC if not have_listener else ''} "
+                    f"after {self.config.start_timeout} s")
+                return
+            self._stopping.wait(0.05)
+
+    def _wait_for_learner(self, episode: int) -> None:
+        deadline = time.monotonic() + self.config.learner_timeout
+        with self._cv:
+            while self._learner_done < episode and not self._stopping.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.health.count("learner_timeouts")
+                    self.get_logger().warning(f"episode {episode}: no word from {self.config.learner_topic} "
+                                              f"after {self.config.learner_timeout} s; going on")
+                    return
+                self._cv.wait(min(remaining, 0.1))
+
+    def _run_episode(self, episode: int) -> None:
+        spec = self.task.spec
+        obs, _ = self.task.reset(seed=self.config.seed * 100003 + episode)
+        with self._cv:
+            self._inbox.clear()
+            self._reset_requested = False
+            self._fresh_command = False
+        self._held = self._safe_action.copy()
+        self._sensor_queue.clear()
+        self._sim_ns += seconds_to_ns(self.config.reset_gap)
+        if self._extra_pub is not None:
+            self._extra_pub.publish(float64_array_message(self.layout.split(obs)[2]))
+        tag = self._publish_observation(obs)
+        total, steps = 0.0, 0
+        next_tick = time.monotonic() + spec.control_period
+        for _ in range(spec.episode_length):
+            if self._stopping.is_set():
+                return
+            if self.config.realtime:
+                action = self._realtime_action(next_tick)
+                next_tick += spec.control_period
+                if time.monotonic() - next_tick > spec.control_period:
+                    self.health.count("overruns")
+                    next_tick = time.monotonic() + spec.control_period
+            else:
+                action = self._lockstep_action(tag)
+            try:
+                obs, reward, terminated, truncated, info = self.task.step(action)
+            except PhysicsError as exc:
+                self.health.count("physics_errors")
+                self.get_logger().error(f"episode {episode}: {exc}; ending the episode")
+                break
+            steps += 1
+            self._held = info["action"]
+            self._sim_ns += self._period_ns
+            total += reward
+            self._reward_pub.publish(float64_message(reward))
+            self.health.count("steps")
+            tag = self._publish_observation(obs)
+            with self._cv:
+                reset = self._reset_requested
+            if terminated or truncated or reset:
+                break
+        self._returns.append(total)
+        self.health.count("episodes")
+        self.health.set("last_return", total)
+        self._return_pub.publish(float64_message(total))
+        self.get_logger().info(f"episode {episode}: return {total:.3f} after {steps} steps "
+                               f"({self.health.get('missed_steps')} missed so far)")
+
+    def _realtime_action(self, tick: float) -> np.ndarray:
+        self._stopping.wait(max(0.0, tick - time.monotonic()))
+        with self._cv:
+            if self._inbox:
+                self._held = self._inbox[-1][0]
+                self._inbox.clear()
+            if not self._fresh_command:
+                self.health.count("missed_steps")
+            self._fresh_command = False
+        return self._held
+
+    def _lockstep_action(self, tag: int | None) -> np.ndarray:
+        """The command for the state stamped ``tag`` (None: nothing published, step at once)."""
+        if tag is None:
+            return self._held
+        deadline = time.monotonic() + self.config.step_timeout
+        with self._cv:
+            while True:
+                while self._inbox:
+                    action, command_tag = self._inbox.popleft()
+                    if command_tag is None or command_tag == tag:
+                        return action
+                    self.health.count("stale_commands")
+                if self._stopping.is_set() or self._reset_requested:
+                    return self._held
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    misses = self.health.count("missed_steps")
+                    self.health.log_throttled("miss", f"no command for the state at t={tag / 1e9:.3f} s within "
+                                                      f"{self.config.step_timeout} s; holding the last one "
+                                                      f"[{misses} missed so far]")
+                    return self._held
+                self._cv.wait(remaining)
+
+    def _publish_observation(self, obs: np.ndarray) -> int | None:
+        """Publish clock, ground truth and the (delayed) measurement; returns the published stamp."""
+        cfg = self.config
+        positions, velocities, _ = self.layout.split(obs)
+        names = self.layout.joint_names
+        self._clock_pub.publish(clock_message(self._sim_ns))
+        self._truth_pub.publish(joint_state_message(self._sim_ns, names, positions, velocities))
+        measured_p = positions + (self._rng.normal(0.0, cfg.position_noise_std, positions.shape)
+                                  if cfg.position_noise_std > 0 else 0.0)
+        measured_v = velocities + (self._rng.normal(0.0, cfg.velocity_noise_std, velocities.shape)
+                                   if cfg.velocity_noise_std > 0 else 0.0)
+        if cfg.position_quantization > 0:
+            measured_p = np.round(measured_p / cfg.position_quantization) * cfg.position_quantization
+        if cfg.velocity_quantization > 0:
+            measured_v = np.round(measured_v / cfg.velocity_quantization) * cfg.velocity_quantization
+        self._sensor_queue.append(_Measurement(self._sim_ns, measured_p, measured_v))
+        if len(self._sensor_queue) <= cfg.latency_steps:
+            return None
+        due = self._sensor_queue.popleft()
+        self._joint_pub.publish(joint_state_message(due.stamp_ns, names, due.positions, due.velocities))
+        return due.stamp_ns
+
+    # -- shutdown ------------------------------------------------------------------------
+    @property
+    def episode_returns(self) -> list[float]:
+        """Returns of the episodes finished so far."""
+        return list(self._returns)
+
+    def stop(self) -> None:
+        """Stop the simulation thread (called before the node is destroyed)."""
+        self._stopping.set()
+        with self._cv:
+            self._cv.notify_all()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5.0)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(SimBridgeNode, args, name="sim_bridge")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""model_learner on the runtime: transitions from topics, training per episode, latched models."""
+import math
+
+from mbrl_ros.nodes.conversions import command_message, joint_state_message, message_bytes
+from mbrl_ros.nodes.model_learner import ModelLearnerNode
+from mbrl_ros.nodes.model_messages import decode_model, model_version
+from mbrl_ros.ros.compat import DurabilityPolicy, QoSProfile, ReliabilityPolicy, msg
+
+SMALL_MODEL = {"task": "pendulum_swingup", "pets_ensemble.ensemble_size": 2, "pets_ensemble.num_elites": 2,
+               "pets_ensemble.num_particles": 2, "pets_ensemble.hidden_units": 8, "learning.max_train_epochs": 2,
+               "settle_time": 0.0}
+PERIOD_NS = 50_000_000
+
+
+def play_episode(graph, states, commands, start_ns, steps, *, tagged=True):
+    """Publish ``steps + 1`` states, each answered by a command (tagged with its stamp)."""
+    for k in range(steps + 1):
+        stamp = start_ns + k * PERIOD_NS
+        states.publish(joint_state_message(stamp, ["hinge"], [0.01 * k], [0.2]))
+        if k < steps:
+            commands.publish(command_message([math.sin(k)], stamp if tagged else None))
+
+
+def test_trains_after_each_episode_and_publishes_latched_models(graph, latched, tmp_path, wait_for):
+    model_file = tmp_path / "model.npz"
+    node = graph.start(ModelLearnerNode, single_threaded=True, **SMALL_MODEL, **{"learning.seed_episodes": 2},
+                       model_path=str(model_file))
+    states = graph.publisher("sensor_msgs/msg/JointState", "/mbrl/state", 100)
+    commands = graph.publisher("std_msgs/msg/Float64MultiArray", "/effort_controller/commands", 100)
+    ends = graph.publisher("std_msgs/msg/Float64", "/sim_bridge/episode_return")
+    processed = graph.collect("std_msgs/msg/Int32", "/model_learner/processed_episodes", latched)
+    wait_for(lambda: states.get_subscription_count() and commands.get_subscription_count()
+             and ends.get_subscription_count(), what="the learner's subscriptions")
+
+    play_episode(graph, states, commands, 1_000_000_000, 20)
+    wait_for(lambda: node.data.size == 20, what="20 transitions")
+    ends.publish(msg("std_msgs/msg/Float64")(data=1.0))
+    wait_for(lambda: processed and processed[-1].data == 1, what="episode 1 processed")
+    assert node.version == 0                                   # seed_episodes = 2: no model yet
+
+    states.publish(joint_state_message(2_000_000_000, ["hinge"], [math.nan], [0.0]))
+    play_episode(graph, states, commands, 3_000_000_000, 10, tagged=False)
+    wait_for(lambda: node.data.size == 30, what="the second episode's transitions")
+    ends.publish(msg("std_msgs/msg/Float64")(data=2.0))
+    wait_for(lambda: processed[-1].data == 2, timeout=30.0, what="episode 2 processed (after training)")
+    assert node.version == 1
+    assert node.health.get("rejected.state.non_finite") == 1
+    assert node.pairing.dropped == {"gap": 1}                   # the 1 s between the episodes
+
+    models = graph.collect("std_msgs/msg/UInt8MultiArray", "/mbrl/model", latched)  # a late subscriber
+    wait_for(lambda: len(models) == 1, what="the latched model")
+    model = decode_model(message_bytes(models[0]), node.task.spec)
+    assert model_version(model) == 1
+    assert model.extra_metadata["transitions"] == 30 and model.extra_metadata["episodes"] == 2
+    assert set(model.extra_metadata["metrics"]) >= {"holdout_mse", "epochs", "train_seconds"}
+    assert model_file.read_bytes() == message_bytes(models[0])
+
+
+def test_trains_every_n_transitions_without_episodes(graph, wait_for):
+    node = graph.start(ModelLearnerNode, single_threaded=True, **SMALL_MODEL, train_every_transitions=15,
+                       episode_end_topic="")
+    states = graph.publisher("sensor_msgs/msg/JointState", "/mbrl/state", 100)
+    commands = graph.publisher("std_msgs/msg/Float64MultiArray", "/effort_controller/commands", 100)
+    models = graph.collect("std_msgs/msg/UInt8MultiArray", "/mbrl/model", QoSProfile(
+        depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    wait_for(lambda: states.get_subscription_count() and commands.get_subscription_count(),
+             what="the learner's subscriptions")
+    play_episode(graph, states, commands, 1_000_000_000, 16)
+    wait_for(lambda: len(models) == 1, timeout=30.0, what="a model after 15 transitions")
+    play_episode(graph, states, commands, 3_000_000_000, 16)    # after a gap: 16 more transitions
+    wait_for(lambda: len(models) == 2, timeout=30.0, what="a second model after 15 more")
+    decoded = [decode_model(message_bytes(m), node.task.spec) for m in models]
+    assert [model_version(m) for m in decoded] == [1, 2]
+    assert decoded[1].extra_metadata["transitions"] >= 30

@@ -1,0 +1,96 @@
+"""mpc_planner on the runtime: exploration, live model swaps, rejected inputs, safe commands."""
+import math
+
+import numpy as np
+import pytest
+
+from mbrl_ros.nodes.conversions import bytes_message, command_to_action, joint_state_message, stamp_to_ns
+from mbrl_ros.nodes.model_messages import encode_model
+from mbrl_ros.nodes.planner import PlannerNode
+
+FAST_PLANNER = {"task": "pendulum_swingup", "planner": "icem", "learning.horizon": 5, "icem.population": 16,
+                "icem.min_population": 8, "icem.num_elites": 4, "icem.iterations": 1, "max_state_age": 0.0,
+                "state_timeout": 60.0}
+LIMIT = 3.0  # pendulum torque limit, N*m
+
+
+def start(graph, latched, wait_for, **overrides):
+    node = graph.start(PlannerNode, **{**FAST_PLANNER, **overrides})
+    commands = graph.collect("std_msgs/msg/Float64MultiArray", "/effort_controller/commands")
+    states = graph.publisher("sensor_msgs/msg/JointState", "/mbrl/state")
+    models = graph.publisher("std_msgs/msg/UInt8MultiArray", "/mbrl/model", latched)
+    wait_for(lambda: states.get_subscription_count() > 0 and models.get_subscription_count() > 0,
+             what="the planner's subscriptions")
+    return node, commands, states, models
+
+
+def model_message(node, trained_model, **metadata):
+    spec = node.task.spec
+    values = {"version": 1, "task": spec.name, "episodes": 1, "transitions": 32, "metrics": {}, **metadata}
+    return bytes_message(encode_model(trained_model(spec), **values))
+
+
+def test_one_tagged_command_per_state_and_live_model_swap(graph, latched, wait_for, trained_model):
+    node, commands, states, models = start(graph, latched, wait_for)
+    paths = graph.collect("nav_msgs/msg/Path", "/mpc_planner/plan")
+    for k in range(5):
+        states.publish(joint_state_message(1_000_000_000 + k * 50_000_000, ["hinge"], [0.1 * k], [0.0]))
+        wait_for(lambda: len(commands) == k + 1, what=f"the command for state {k}")
+    actions = [command_to_action(c, 1) for c in commands]
+    assert [tag for _, tag in actions] == [1_000_000_000 + k * 50_000_000 for k in range(5)]
+    values = [a[0] for a, _ in actions]
+    assert all(-LIMIT <= v <= LIMIT for v in values) and len(set(values)) == 5   # uniform exploration
+    assert node.health.get("commands.explore") == 5
+
+    models.publish(model_message(node, trained_model, version=7))
+    wait_for(lambda: node._pending_model is not None, what="the model check")
+    states.publish(joint_state_message(2_000_000_000, ["hinge"], [0.0], [0.0]))
+    wait_for(lambda: len(commands) == 6, what="a planned command")
+    assert node.model_version == 7 and node.health.get("commands.plan") == 1
+    assert command_to_action(commands[-1], 1)[1] == 2_000_000_000
+    wait_for(lambda: len(paths) == 1, what="the planned path")
+    assert len(paths[0].poses) == 5 and stamp_to_ns(paths[0].poses[0].header.stamp) == 2_050_000_000
+
+    models.publish(bytes_message(b"garbage"))
+    models.publish(model_message(node, trained_model, task="cartpole_swingup"))
+    wait_for(lambda: node.health.rejected_total("model") == 2, what="two rejected models")
+    assert node.health.get("rejected.model.decode") == 1 and node.health.get("rejected.model.task") == 1
+    states.publish(joint_state_message(2_050_000_000, ["hinge"], [0.0], [0.0]))
+    wait_for(lambda: len(commands) == 7, what="a command with the kept model")
+    assert node.model_version == 7
+
+
+def test_bad_states_get_no_command(graph, latched, wait_for):
+    node, commands, states, _ = start(graph, latched, wait_for)
+    states.publish(joint_state_message(1_000_000_000, ["hinge"], [math.nan], [0.0]))
+    states.publish(joint_state_message(1_000_000_000, ["elbow"], [0.0], [0.0]))
+    states.publish(joint_state_message(1_000_000_000, ["hinge"], [0.0]))          # no velocity
+    states.publish(joint_state_message(1_000_000_000, ["hinge"], [0.0], [0.0]))   # good
+    states.publish(joint_state_message(900_000_000, ["hinge"], [0.0], [0.0]))     # older
+    wait_for(lambda: node.health.rejected_total("state") == 4, what="four rejections")
+    wait_for(lambda: len(commands) == 1, what="one command")
+    assert {k.rsplit(".", 1)[1] for k in node.health.snapshot() if k.startswith("rejected.state.")} == {
+        "non_finite", "missing_joint", "missing_velocity", "out_of_order"}
+
+
+def test_safe_command_when_states_stop(graph, latched, wait_for):
+    node, commands, states, _ = start(graph, latched, wait_for, state_timeout=0.2)
+    states.publish(joint_state_message(5_000_000_000, ["hinge"], [0.0], [0.0]))
+    wait_for(lambda: len(commands) >= 2, timeout=5.0, what="a safe command after the timeout")
+    action, tag = command_to_action(commands[1], 1)
+    assert action.tolist() == [0.0] and tag == 5_000_000_000
+    assert node.health.get("commands.safe") >= 1
+
+
+def test_timer_trigger_follows_the_plan_at_the_control_rate(graph, latched, wait_for, trained_model):
+    node, commands, states, models = start(graph, latched, wait_for, trigger="timer", explore=False)
+    models.publish(model_message(node, trained_model))
+    wait_for(lambda: node._pending_model is not None, what="the model check")
+    states.publish(joint_state_message(1, ["hinge"], [0.0], [0.0]))
+    wait_for(lambda: len(commands) >= 4, timeout=5.0, what="timer commands")
+    sent = [command_to_action(c, 1) for c in commands[:4]]
+    assert all(tag is None for _, tag in sent)                 # timer commands answer no single state
+    with node._lock:
+        plan = node._plan.actions[:, 0].tolist()
+    assert [a[0] for a, _ in sent] == pytest.approx(plan[:4])  # the plan, one action per tick
+    assert all(np.isfinite(a).all() for a, _ in sent)

@@ -1,0 +1,82 @@
+"""sim_bridge on the runtime: lockstep stepping, misses, stale commands, episodes, sensor model."""
+import numpy as np
+import pytest
+
+from mbrl_ros.nodes.conversions import command_message, stamp_to_ns
+from mbrl_ros.nodes.sim_bridge import SimBridgeNode
+from mbrl_ros.ros.compat import DurabilityPolicy, QoSProfile, ReliabilityPolicy, msg
+from mbrl_ros.tasks import make_task
+
+EPISODE = {"task": "pendulum_swingup", "pendulum_swingup.episode_length": 6, "start_delay": 0.0,
+           "linger": 0.5, "reset_gap": 1.0}
+RETURNS_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def controller(graph, answer):
+    """A fake controller: ``answer(stamp_ns, index)`` -> list of (action, tag) to publish per joint state."""
+    states = []
+    pub = graph.publisher("std_msgs/msg/Float64MultiArray", "/effort_controller/commands")
+
+    def on_state(message):
+        stamp = stamp_to_ns(message.header.stamp)
+        states.append(message)
+        for action, tag in answer(stamp, len(states) - 1):
+            pub.publish(command_message(action, tag))
+
+    graph.probe.create_subscription(msg("sensor_msgs/msg/JointState"), "/joint_states", on_state, 10)
+    return states
+
+
+def test_lockstep_episodes_misses_and_stale_commands(graph, wait_for):
+    def answer(stamp, index):
+        if index in (2, 6, 13):
+            # 2: no answer, the bridge waits, then misses; 6, 13: the last state of an episode,
+            # which the bridge does not wait for.
+            return []
+        if index == 3:
+            return [([-3.0], stamp - 1), ([1.0], stamp)]  # a stale tag first, then the right one
+        return [([1.0], stamp)]
+
+    states = controller(graph, answer)
+    truth = graph.collect("sensor_msgs/msg/JointState", "/sim_bridge/ground_truth")
+    rewards = graph.collect("std_msgs/msg/Float64", "/sim_bridge/reward")
+    clock = graph.collect("rosgraph_msgs/msg/Clock", "/clock")
+    returns = graph.collect("std_msgs/msg/Float64", "/sim_bridge/episode_return", RETURNS_QOS)
+    node = graph.start(SimBridgeNode, **EPISODE, **{"learning.episodes": 2, "step_timeout": 0.3})
+    wait_for(lambda: not graph.context.ok(), timeout=20.0, what="the bridge to finish its episodes")
+
+    assert node.exit_code == 0
+    assert len(returns) == 2 and len(rewards) == 12 and len(states) == 14 and len(clock) == 14
+    assert node.health.get("missed_steps") == 1 and node.health.get("stale_commands") == 1
+    reward_values = [r.data for r in rewards]
+    assert returns[0].data == pytest.approx(sum(reward_values[:6]))
+    assert returns[1].data == pytest.approx(sum(reward_values[6:]))
+    stamps = np.array([stamp_to_ns(s.header.stamp) for s in states]) / 1e9
+    # 7 states per episode 0.05 s apart; the second episode starts after a 1 s reset gap.
+    np.testing.assert_allclose(np.diff(stamps[:7]), 0.05)
+    assert stamps[7] - stamps[6] == pytest.approx(1.0)
+    assert [s.name for s in states[:1]] == [["hinge"]]
+    # Episode e starts like mbrl-ros train's (seed * 100003 + e); no noise: measured == truth.
+    task = make_task("pendulum_swingup")
+    for episode, first in ((0, 0), (1, 7)):
+        obs, _ = task.reset(seed=episode)
+        assert list(truth[first].position) + list(truth[first].velocity) == pytest.approx(obs.tolist())
+        assert states[first].position == truth[first].position
+
+
+def test_sensor_noise_quantization_and_latency(graph, wait_for):
+    states = controller(graph, lambda stamp, index: [([0.0], stamp)])
+    truth = graph.collect("sensor_msgs/msg/JointState", "/sim_bridge/ground_truth")
+    node = graph.start(SimBridgeNode, **EPISODE, **{"learning.episodes": 1, "latency_steps": 2,
+                                                     "position_quantization": 0.01, "velocity_noise_std": 0.5,
+                                                     "step_timeout": 2.0})
+    wait_for(lambda: not graph.context.ok(), timeout=20.0, what="the bridge to finish")
+    assert node.health.get("missed_steps") == 0
+    assert len(truth) == 7 and len(states) == 5          # the last two measurements were still in flight
+    for k, measured in enumerate(states):
+        true = truth[k]                                   # measurement k is published 2 steps late
+        assert measured.header.stamp == true.header.stamp
+        assert measured.position[0] == pytest.approx(round(true.position[0] / 0.01) * 0.01)
+    velocity_error = [m.velocity[0] - t.velocity[0] for m, t in zip(states, truth)]
+    assert 0.0 < np.std(velocity_error) < 2.0
