@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import os
@@ -11,43 +10,6 @@ from pathlib import Path
 from typing import Sequence
 
 import yaml
-
-
-def _plot_curve(rows: list[dict], path: Path, title: str, reference: float | None = None) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    steps = [r["env_steps"] for r in rows]
-    returns = [r["episode_return"] for r in rows]
-    colors = ["tab:gray" if r["kind"] == "random" else "tab:blue" for r in rows]
-    ax.plot(steps, returns, "-", color="tab:blue", alpha=0.5)
-    ax.scatter(steps, returns, c=colors, zorder=3, label="episode return (gray: random)")
-    if reference is not None:
-        ax.axhline(reference, color="tab:green", ls="--", label="reference")
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("episode return")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def write_run_outputs(out: Path, records, title: str) -> tuple[Path, Path]:
-    """Write ``progress.csv`` and ``learning_curve.png`` for a list of EpisodeRecord."""
-    rows = [dataclasses.asdict(r) for r in records]
-    csv_path = out / "progress.csv"
-    with csv_path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    png_path = out / "learning_curve.png"
-    _plot_curve(rows, png_path, title)
-    return csv_path, png_path
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -88,7 +50,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                        planner_config=params.section(params.planner), model_config=params.section(params.model),
                        on_episode=on_episode, on_step=lambda: bar.update(1))
     bar.close()
-    csv_path, png_path = write_run_outputs(out, run.records, f"{params.task} / {params.planner} / seed {args.seed}")
+    from mbrl_ros.learning.report import write_learning_curve
+
+    csv_path, png_path = write_learning_curve([dataclasses.asdict(r) for r in run.records], out,
+                                              f"{params.task} / {params.planner} / seed {args.seed}")
     model_path = None
     if hasattr(run.model, "save"):
         model_path = run.model.save(out / "model.npz")

@@ -108,6 +108,8 @@ class SimBridgeConfig:
     linger: float = param(1.0, "Wall seconds to stay up after the last episode so its messages are "
                           "delivered.", low=0.0, high=60.0)
     diagnostics_period: float = param(1.0, "Seconds between two /diagnostics messages.", low=0.01, high=3600.0)
+    output_dir: str = param("", "After the last episode write progress.csv and learning_curve.png here "
+                            "(empty: write nothing).")
 
 
 @dataclasses.dataclass
@@ -138,6 +140,7 @@ class SimBridgeNode(Node):
         self._held = self._safe_action.copy()
         self._sensor_queue: collections.deque[_Measurement] = collections.deque()
         self._returns: list[float] = []
+        self._episode_rows: list[dict] = []
 
         # Commands wait in an inbox that the simulation thread drains.
         self._cv = threading.Condition()
@@ -230,6 +233,7 @@ class SimBridgeNode(Node):
                 self.get_logger().info(
                     f"done: {len(self._returns)} episode(s), returns {[round(r, 3) for r in self._returns]}, "
                     f"{self.health.get('missed_steps')} missed step(s)")
+                self._write_outputs()
                 self._stopping.wait(self.config.linger)
         except Exception as exc:  # the simulation thread must never die silently
             if self._stopping.is_set() or not self.context.ok():
@@ -239,6 +243,17 @@ class SimBridgeNode(Node):
         finally:
             if not self._stopping.is_set():
                 rclpy_api.try_shutdown(context=self.context)
+
+    def _write_outputs(self) -> None:
+        if not self.config.output_dir or not self._episode_rows:
+            return
+        from mbrl_ros.learning.report import write_learning_curve
+
+        mode = "realtime" if self.config.realtime else "lockstep"
+        csv_path, png_path = write_learning_curve(
+            self._episode_rows, self.config.output_dir,
+            f"{self.task.spec.name} over ROS 2 topics ({mode}, seed {self.config.seed})")
+        self.get_logger().info(f"wrote {csv_path} and {png_path}")
 
     def _wait_for_peers(self) -> None:
         deadline = time.monotonic() + self.config.start_timeout
@@ -313,6 +328,10 @@ class SimBridgeNode(Node):
             if terminated or truncated or reset:
                 break
         self._returns.append(total)
+        self._episode_rows.append({
+            "episode": episode, "kind": "random" if episode < self.learning.seed_episodes else "mpc",
+            "env_steps": int(self.health.get("steps")), "episode_return": total,
+            "missed_steps_total": int(self.health.get("missed_steps"))})
         self.health.count("episodes")
         self.health.set("last_return", total)
         self._return_pub.publish(float64_message(total))

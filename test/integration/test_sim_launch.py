@@ -1,18 +1,19 @@
-"""launch/sim.launch.yaml end to end: the four nodes as separate processes learn pendulum_swingup.
+"""launch/sim.launch.yaml end to end through `mbrl-ros launch`: four node processes over DDS.
 
-The node command lines are built from the launch file itself by a minimal reading of it
-(``arg``, ``node`` with ``param`` ``from`` files and ``name``/``value`` pairs, ``$(var ...)`` and
-``$(find-pkg-share mbrl_ros)``), so the file's parameter layering is what runs.
+1. Learning: 1 random + 2 MPC episodes of 5 s on pendulum_swingup with a small ensemble, in
+   lockstep; sim_bridge exits after the last episode (``on_exit: shutdown``), which ends the
+   launch with code 0, writes the learning curve, and leaves no process behind. In-process runs
+   with these settings (seeds 0-5) give random 1.5-1.8 and best MPC 34-72; the assertion asks for
+   a margin of 15 over the random episode.
+2. SIGINT to the launcher mid-run: exit code 130, every node process gone.
 
-The learning check (always on, about a minute on two cores) runs 1 random + 2 MPC episodes of
-5 s with a small ensemble, in lockstep, and asserts that MPC beats the random episode by a wide
-margin (in-process runs with these settings, seeds 0-5: random 1.5-1.8, best MPC 34-72).
-``MBRL_ROS_SLOW_TESTS=1`` adds a longer run with the package's default model and episodes.
+The full-budget run (5 episodes of 10 s, package defaults) is README's main job with
+task:=pendulum_swingup episodes:=5; bench/results/ros_launch_pendulum_icem.log holds one.
 """
 from __future__ import annotations
 
+import csv
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -20,84 +21,140 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-import mbrl_ros
-from mbrl_ros.package_data import share_dir
-from mbrl_ros.ros.compat import (
-    DurabilityPolicy,
-    Node,
-    QoSProfile,
-    ReliabilityPolicy,
-    SingleThreadedExecutor,
-    msg,
-    rclpy_api,
-)
 from mbrl_ros.ros.runtime.testing import isolated_domain
 
-REPO = Path(mbrl_ros.__file__).resolve().parent.parent
-LAUNCH_FILE = share_dir() / "launch" / "sim.launch.yaml"
-#: Executable -> module, as setup.py's console_scripts declare them.
-EXECUTABLES = {"sim_bridge": "mbrl_ros.nodes.sim_bridge", "state_estimator": "mbrl_ros.nodes.state_estimator",
-               "model_learner": "mbrl_ros.nodes.model_learner", "mpc_planner": "mbrl_ros.nodes.planner"}
-_SUBSTITUTION = re.compile(r"\$\((var|find-pkg-share) ([^)]+)\)")
-SLOW = os.environ.get("MBRL_ROS_SLOW_TESTS", "") not in ("", "0")
+SMALL_BUDGET = """\
+/**:
+  ros__parameters:
+    learning: {horizon: 15, max_train_epochs: 50}
+    pendulum_swingup: {episode_length: 100}
+    pets_ensemble: {hidden_units: 64}
+    icem: {population: 64}
+"""
 
 
-def launch_entries() -> list[dict]:
-    document = yaml.safe_load(LAUNCH_FILE.read_text())
-    assert isinstance(document, dict) and list(document) == ["launch"], "a YAML launch file has one 'launch' list"
-    return document["launch"]
-
-
-def substitute(text: str, args: dict[str, str]) -> str:
-    def replace(match: re.Match) -> str:
-        kind, value = match.groups()
-        if kind == "var":
-            return args[value]
-        assert value == "mbrl_ros", f"find-pkg-share of another package: {value}"
-        return str(share_dir())
-
-    return _SUBSTITUTION.sub(replace, str(text))
-
-
-def node_commands(overrides: dict[str, str]) -> dict[str, list[str]]:
-    """Node name -> argv for the launch file with ``overrides`` as launch arguments."""
-    args: dict[str, str] = {}
-    commands: dict[str, list[str]] = {}
-    for entry in launch_entries():
-        (kind, body), = entry.items()
-        if kind == "arg":
-            args[body["name"]] = str(overrides.get(body["name"], body["default"]))
+def descendants(pid: int) -> set[int]:
+    """PIDs of every live process below ``pid`` (read from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
             continue
-        assert kind == "node", f"unexpected launch entry {kind!r}"
-        unknown = set(body) - {"pkg", "exec", "name", "param", "output"}
-        assert not unknown, f"launch keys this test does not interpret: {unknown}"
-        assert body["pkg"] == "mbrl_ros"
-        argv = [sys.executable, "-m", EXECUTABLES[body["exec"]], "--ros-args", "-r", f"__node:={body['name']}"]
-        for param in body.get("param", []):
-            if "from" in param:
-                argv += ["--params-file", substitute(param["from"], args)]
-            else:
-                argv += ["-p", f"{param['name']}:={substitute(param['value'], args)}"]
-        commands[body["name"]] = argv
-    unused = set(overrides) - set(args)
-    assert not unused, f"launch arguments not declared: {unused}"
-    return commands
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, stack = set(), [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
 
 
-def test_launch_file_is_well_formed():
-    entries = launch_entries()
-    args = {e["arg"]["name"] for e in entries if "arg" in e}
-    assert {"task", "planner", "realtime", "seed", "episodes"} <= args
-    nodes = {e["node"]["name"]: e["node"] for e in entries if "node" in e}
-    assert set(nodes) == {"sim_bridge", "state_estimator", "model_learner", "mpc_planner"}
-    setup = (REPO / "setup.py").read_text()
-    for node in nodes.values():
-        module = EXECUTABLES[node["exec"]]
-        assert f'"{node["exec"]} = {module}:main"' in setup, f"setup.py lacks the console script {node['exec']}"
-    # Every parameter file exists for every registered planner and every task sim_bridge can run
-    # (a MuJoCo model with hinge and slide joints only).
+def alive(pids: set[int]) -> set[int]:
+    living = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            living.add(pid)
+    return living
+
+
+def start_launch(tmp_path: Path, *launch_args: str) -> tuple[subprocess.Popen, Path]:
+    params = tmp_path / "small.yaml"
+    params.write_text(SMALL_BUDGET)
+    log = tmp_path / "launch.log"
+    handle = log.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mbrl_ros.cli", "launch", "sim.launch.yaml", "task:=pendulum_swingup",
+         "planner:=icem", "estimator:=finite_difference", f"params_file:={params}",
+         f"output_dir:={tmp_path / 'out'}", *launch_args],
+        stdout=handle, stderr=subprocess.STDOUT, cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    handle.close()
+    return process, log
+
+
+def watch(process: subprocess.Popen, log: Path, timeout_s: float, until: str | None = None) -> set[int]:
+    """Wait for exit (or for ``until`` in the log); returns every node PID seen meanwhile."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + timeout_s
+    while process.poll() is None and time.monotonic() < deadline:
+        seen |= descendants(process.pid)
+        if until is not None and until in log.read_text(errors="replace"):
+            return seen
+        time.sleep(0.2)
+    return seen
+
+
+def test_launch_learns_pendulum_and_exits_cleanly(tmp_path):
+    with isolated_domain():
+        process, log = start_launch(tmp_path, "episodes:=3", "seed:=0")
+        try:
+            seen = watch(process, log, timeout_s=240)
+            code = process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+                process.wait(timeout=30)
+    text = log.read_text(errors="replace")
+    assert code == 0, text[-4000:]
+    assert len(seen) >= 4, f"expected the four node processes, saw {seen}"
+    assert not alive(seen), f"processes left behind: {alive(seen)}"
+    for name in ("sim_bridge", "state_estimator", "model_learner", "mpc_planner"):
+        assert f"[{name}]" in text, f"no output from {name}"
+    assert "Traceback" not in text, text[-4000:]
+    rows = list(csv.DictReader((tmp_path / "out" / "progress.csv").open()))
+    returns = [float(r["episode_return"]) for r in rows]
+    assert [r["kind"] for r in rows] == ["random", "mpc", "mpc"], rows
+    assert [int(r["env_steps"]) for r in rows] == [100, 200, 300]
+    random_return, mpc_returns = returns[0], returns[1:]
+    assert all(r > random_return for r in mpc_returns), returns
+    assert max(mpc_returns) > random_return + 15.0, returns
+    # Lockstep: a step only goes without its command after a 1 s timeout; a healthy run hardly does.
+    assert int(rows[-1]["missed_steps_total"]) <= 5, rows
+    assert (tmp_path / "out" / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sigint_stops_every_node(tmp_path):
+    with isolated_domain():
+        process, log = start_launch(tmp_path, "episodes:=20")
+        try:
+            seen = watch(process, log, timeout_s=120, until="episode 0: return")
+            assert "episode 0: return" in log.read_text(errors="replace"), log.read_text()[-4000:]
+            seen |= descendants(process.pid)
+            process.send_signal(signal.SIGINT)
+            code = process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+    assert code == 130, log.read_text()[-4000:]
+    assert len(seen) >= 4
+    deadline = time.monotonic() + 5
+    while alive(seen) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(seen), f"processes left behind: {alive(seen)}"
+    assert "Traceback" not in log.read_text(errors="replace")
+
+
+@pytest.mark.parametrize("bad, named", [("task:=cartpol", "cartpol"), ("colour:=red", "colour")])
+def test_bad_launch_arguments_fail_fast(tmp_path, bad, named):
+    """An unknown task (no config/tasks file) or an undeclared argument stops before any process starts."""
+    proc = subprocess.run([sys.executable, "-m", "mbrl_ros.cli", "launch", "sim.launch.yaml", bad, "--print"],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 2 and named in proc.stderr, proc.stderr
+
+
+def test_every_bridgeable_task_and_planner_resolves():
+    """The launch file finds its parameter files for every task sim_bridge can run and every planner."""
+    from mbrl_ros.launcher import load_launch_file
     from mbrl_ros.nodes.joint_layout import JointLayoutError, joint_layout
     from mbrl_ros.planning import PLANNERS
     from mbrl_ros.tasks import TASKS, make_task
@@ -109,128 +166,15 @@ def test_launch_file_is_well_formed():
             return False
         return True
 
-    for task in filter(bridgeable, TASKS.names()):
+    tasks = [t for t in TASKS.names() if bridgeable(t)]
+    assert {"pendulum_swingup", "cartpole_swingup"} <= set(tasks)
+    for task in tasks:
         for planner in PLANNERS.names():
-            for argv in node_commands({"task": task, "planner": planner}).values():
-                files = [argv[i + 1] for i, a in enumerate(argv) if a == "--params-file"]
-                assert all(Path(f).is_file() for f in files), files
-
-
-class _Processes:
-    """Node processes with their output in log files; always stopped (SIGINT, then SIGKILL)."""
-
-    def __init__(self, log_dir: Path):
-        self.log_dir = log_dir
-        self.running: dict[str, subprocess.Popen] = {}
-
-    def start(self, name: str, argv: list[str]) -> subprocess.Popen:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-               "PYTHONUNBUFFERED": "1"}
-        log = open(self.log_dir / f"{name}.log", "w")
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.log_dir)
-        log.close()
-        self.running[name] = process
-        return process
-
-    def log(self, name: str) -> str:
-        return (self.log_dir / f"{name}.log").read_text(errors="replace")
-
-    def stop(self) -> dict[str, int]:
-        for process in self.running.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-        codes = {}
-        for name, process in self.running.items():
+            plan = load_launch_file("sim.launch.yaml", {"task": task, "planner": planner})
             try:
-                codes[name] = process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                codes[name] = process.wait(timeout=10)
-        return codes
-
-
-def run_learning(tmp_path: Path, launch_args: dict[str, str], extra: dict[str, list[str]],
-                 timeout_s: float) -> tuple[list[float], _Processes]:
-    """Run the launch file's nodes until sim_bridge exits; returns the episode returns."""
-    commands = node_commands(launch_args)
-    processes = _Processes(tmp_path)
-    returns: list[float] = []
-    context = rclpy_api.context.Context()
-    rclpy_api.init(args=[], context=context)
-    try:
-        listener = Node("integration_test", context=context)
-        qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
-                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        listener.create_subscription(msg("std_msgs/msg/Float64"), "/sim_bridge/episode_return",
-                                     lambda m: returns.append(m.data), qos)
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(listener)
-        for name in ("state_estimator", "model_learner", "mpc_planner", "sim_bridge"):
-            processes.start(name, commands[name] + extra.get(name, []) + extra.get("all", []))
-        sim = processes.running["sim_bridge"]
-        deadline = time.monotonic() + timeout_s
-        while sim.poll() is None and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.1)
-            crashed = [n for n, p in processes.running.items() if n != "sim_bridge" and p.poll() is not None]
-            assert not crashed, f"{crashed[0]} exited early:\n{processes.log(crashed[0])[-3000:]}"
-        finished = sim.poll() is not None
-        for _ in range(20):  # collect what is still in flight
-            executor.spin_once(timeout_sec=0.05)
-        codes = processes.stop()
-        assert finished, f"sim_bridge did not finish in {timeout_s} s:\n{processes.log('sim_bridge')[-3000:]}"
-        assert codes["sim_bridge"] == 0, processes.log("sim_bridge")[-3000:]
-        for name in ("state_estimator", "model_learner", "mpc_planner"):
-            assert "Traceback" not in processes.log(name), processes.log(name)[-3000:]
-        return returns, processes
-    finally:
-        processes.stop()
-        context.try_shutdown()
-
-
-def _learning_report(returns: list[float], processes: _Processes) -> str:
-    lines = [line for line in processes.log("sim_bridge").splitlines() if "episode" in line or "done" in line]
-    lines += [line for line in processes.log("model_learner").splitlines() if "model version" in line]
-    return f"returns {returns}\n" + "\n".join(lines)
-
-
-def test_nodes_learn_pendulum_swingup_over_topics(tmp_path):
-    small_budget = ["-p", "pendulum_swingup.episode_length:=100"]
-    extra = {
-        "all": ["-p", "learning.horizon:=15"],
-        "sim_bridge": small_budget,
-        "model_learner": small_budget + ["-p", "pets_ensemble.hidden_units:=64", "-p", "learning.max_train_epochs:=50"],
-        "mpc_planner": small_budget + ["-p", "icem.population:=64"],
-    }
-    launch_args = {"task": "pendulum_swingup", "episodes": "3", "seed": "0", "estimator": "finite_difference"}
-    with isolated_domain():
-        returns, processes = run_learning(tmp_path, launch_args, extra, timeout_s=150)
-    report = _learning_report(returns, processes)
-    assert len(returns) == 3, report
-    random_return, mpc_returns = returns[0], returns[1:]
-    assert all(r > random_return for r in mpc_returns), report
-    assert max(mpc_returns) > random_return + 15.0, report
-    # Lockstep: a step only goes without its command after a 1 s timeout, which a healthy run never hits.
-    missed = re.search(r"done: .* (\d+) missed step\(s\)", processes.log("sim_bridge"))
-    assert missed is not None and int(missed.group(1)) <= 5, report
-
-
-@pytest.mark.skipif(not SLOW, reason="set MBRL_ROS_SLOW_TESTS=1 for the full learning run (several minutes)")
-def test_nodes_learn_pendulum_swingup_with_default_settings(tmp_path):
-    """Default parameters, 1 random + 4 MPC episodes of 10 s: close to the planner on the true physics.
-
-    Measured (seed 1, two shared cores): returns [3.9, 64.4, 171.0, 169.8, 172.8] against 174.1 for
-    iCEM on the true physics with the same 40 ms deadline.
-    """
-    from mbrl_ros.learning.loop import run_learning as run_in_process
-    from mbrl_ros.learning.run_config import resolve_run_parameters
-
-    params = resolve_run_parameters("pendulum_swingup")
-    oracle = run_in_process("pendulum_swingup", planner="icem", model="oracle", seed=1,
-                            learning={**params.section("learning"), "episodes": 1, "plan_deadline": 0.04},
-                            planner_config=params.section("icem")).records[0].episode_return
-    launch_args = {"task": "pendulum_swingup", "episodes": "5", "seed": "1"}
-    with isolated_domain():
-        returns, processes = run_learning(tmp_path, launch_args, {}, timeout_s=1200)
-    report = _learning_report(returns, processes) + f"\noracle return {oracle:.1f}"
-    assert len(returns) == 5, report
-    assert max(returns[2:]) >= 0.8 * oracle, report
+                assert [p.node_name for p in plan.processes] == ["sim_bridge", "state_estimator",
+                                                                 "model_learner", "mpc_planner"]
+                for spec in plan.processes:
+                    assert all(Path(f).is_file() for f in spec.params_files), spec.params_files
+            finally:
+                plan.cleanup()
