@@ -674,8 +674,11 @@ def resolve_executable(package: str, executable: str) -> list[str]:
             "after adding one to setup.py, re-run `pip install -e .`"
         )
     attr = entry.attr
+    # `python -c` puts the working directory first on sys.path, where any stray struct.py or
+    # numpy.py would shadow the real module; drop it before importing anything (like python -P).
     code = (
-        f"import sys; sys.argv[0] = {executable!r}; "
+        f"import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; "
+        f"sys.argv[0] = {executable!r}; "
         f"from {entry.module} import {attr.split('.')[0]}; sys.exit({attr}())"
     )
     return [sys.executable, "-c", code]

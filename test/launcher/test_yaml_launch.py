@@ -548,3 +548,18 @@ def test_format_plan_lists_every_process(tmp_path):
     result = plan(tmp_path, "launch:\n  - node: {exec: /bin/a, name: a, namespace: ns, on_exit: shutdown}\n")
     assert format_plan(result).splitlines()[1:] == [
         "[a] node /ns/a (on_exit: shutdown)", "  /bin/a --ros-args -r __node:=a -r __ns:=/ns"]
+
+
+def test_resolved_executable_ignores_modules_in_the_working_directory(tmp_path):
+    """A stray struct.py where the launch runs must not shadow the standard library in a node."""
+    import subprocess
+    import sys as _sys
+
+    from mbrl_ros.launcher.yaml_launch import resolve_executable
+
+    (tmp_path / "struct.py").write_text("raise ImportError('shadowed the standard library')\n")
+    cmd = resolve_executable("mbrl_ros", "mbrl-ros")
+    assert cmd[0] == _sys.executable
+    proc = subprocess.run(cmd + ["list"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "planners:" in proc.stdout
