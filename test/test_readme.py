@@ -12,7 +12,7 @@ def readme_commands():
 def test_readme_opens_with_install_and_main_job_then_tests():
     commands = readme_commands()
     install, tests = commands[0], commands[1]
-    assert "pip install -c constraints.txt" in install and "mbrl-ros train" in install
+    assert "pip install -c constraints.txt" in install and "mbrl-ros launch sim.launch.yaml" in install
     assert "pytest" in tests
 
 
