@@ -15,6 +15,7 @@ that a node can count.
 from __future__ import annotations
 
 import abc
+import collections
 import dataclasses
 from typing import Any, Mapping, Sequence
 
@@ -101,6 +102,8 @@ class StateEstimator(abc.ABC):
         self.num_joints = int(num_joints)
         self._unwrap = AngleUnwrapper(self.num_joints, continuous_joints)
         self._last_stamp: float | None = None
+        #: Rejected measurements per reason (``out_of_order``, ``non_finite``, ...).
+        self.rejected: collections.Counter[str] = collections.Counter()
 
     @property
     def state_dim(self) -> int:
@@ -130,8 +133,15 @@ class StateEstimator(abc.ABC):
             history to give one.
         Raises:
             EstimatorInputError: wrong length, NaN/inf, duplicate or older stamp;
-                the estimator's state is unchanged.
+                the estimator's state is unchanged and :attr:`rejected` counts the reason.
         """
+        try:
+            return self._update(stamp, positions, velocities)
+        except EstimatorInputError as err:
+            self.rejected[err.reason] += 1
+            raise
+
+    def _update(self, stamp: float, positions: Sequence[float], velocities: Sequence[float] | None):
         stamp = float(stamp)
         if not np.isfinite(stamp):
             raise EstimatorInputError("non_finite", f"stamp is not finite: {stamp}")

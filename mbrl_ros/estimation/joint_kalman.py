@@ -38,7 +38,6 @@ Example:
 """
 from __future__ import annotations
 
-import collections
 import dataclasses
 from typing import Sequence
 
@@ -144,7 +143,6 @@ class JointKalmanFilter(StateEstimator):
             raise ConfigError("joint_kf: position_noise and quantization_step are both 0 for some joint; "
                               "a noise-free measurement cannot be filtered (set either above 0)")
         self.velocity_variance = cfg.per_joint("velocity_noise", self.num_joints) ** 2
-        self.rejected: collections.Counter[str] = collections.Counter()
         self.restarts = 0
         self._x: np.ndarray | None = None   # (J, n) [q, q_dot(, q_ddot)]
         self._p: np.ndarray | None = None   # (J, n, n)
@@ -180,14 +178,6 @@ class JointKalmanFilter(StateEstimator):
         super().reset()
         self._x = None
         self._p = None
-
-    def update(self, stamp, positions, velocities=None):
-        """See :meth:`StateEstimator.update`; rejections are also counted in :attr:`rejected`."""
-        try:
-            return super().update(stamp, positions, velocities)
-        except EstimatorInputError as err:
-            self.rejected[err.reason] += 1
-            raise
 
     def _estimate(self, stamp, positions, velocities):
         if not self.config.use_measured_velocity:

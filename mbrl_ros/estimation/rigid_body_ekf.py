@@ -229,7 +229,6 @@ class RigidBodyEKF(StateEstimator):
                              f"got {self.num_joints}")
         cfg = self.config
         self._gravity = np.array([0.0, 0.0, -cfg.gravity])
-        self.rejected: collections.Counter[str] = collections.Counter()
         self.replays = 0
         self._state: _FilterState | None = None
         self._history: list[_Input] = []
@@ -321,14 +320,6 @@ class RigidBodyEKF(StateEstimator):
         # Keep the angles continuous with the (possibly unwrapped) measurement.
         rpy = positions[3:] + wrap_to_pi(out.rpy - positions[3:])
         return np.concatenate([out.position, rpy, out.velocity, out.angular_velocity])
-
-    def update(self, stamp, positions, velocities=None):
-        """Joint-state interface (see :class:`StateEstimator`); rejections are counted too."""
-        try:
-            return super().update(stamp, positions, velocities)
-        except EstimatorInputError as err:
-            self.rejected[err.reason] += 1
-            raise
 
     # -- input handling --------------------------------------------------------------
     def _guard(self, method, stamp, *args):
