@@ -84,3 +84,15 @@ class CartpoleSwingupTask(MujocoTask):
             "tip_distance": -torch.exp(-d2 / self.config.tip_sigma ** 2),
             "action": self._normalized_action_cost(action),
         }
+
+    def casadi_cost_terms(self, obs, action, next_obs) -> dict:
+        """:meth:`cost_terms` of one transition in CasADi: ``(O, 1)``, ``(A, 1)``, ``(O, 1)`` -> scalars."""
+        import casadi  # only gradient-based planners need it
+
+        x, theta = next_obs[0], next_obs[1]
+        length = self.pole_length
+        d2 = (x + length * casadi.sin(theta)) ** 2 + (-length * casadi.cos(theta) - length) ** 2
+        return {
+            "tip_distance": -casadi.exp(-d2 / self.config.tip_sigma ** 2),
+            "action": casadi.sumsqr(action / casadi.DM(np.asarray(self._action_scale, dtype=float))),
+        }
