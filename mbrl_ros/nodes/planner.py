@@ -1,7 +1,8 @@
 """``mpc_planner``: sampling MPC on the newest learned model, as a ROS node.
 
-Planning (the optimizer) runs in its own thread; the control side only reads the newest
-plan under a short lock, so sending a command never waits on planning (as in mujoco_mpc).
+Planning (the optimizer) runs in its own thread; with ``trigger: timer`` or ``state_async`` the
+control side only reads the newest plan under a short lock, so sending a command never waits on
+planning (as in mujoco_mpc); with ``trigger: state`` each command waits for its plan (lockstep).
 
 Subscribes:
     state_topic (sensor_msgs/JointState, default /mbrl/state): positions and velocities of the
@@ -14,20 +15,34 @@ Subscribes:
         constants, for tasks that have some (the reacher's target).
 Publishes:
     /<controller>/commands (std_msgs/Float64MultiArray): always finite, clamped to the actuator
-        limits; with ``trigger: state`` tagged with the answered state's stamp (see
-        :mod:`mbrl_ros.nodes.conversions`).
+        limits; with ``trigger: state`` and ``state_async`` tagged with the answered state's
+        stamp (see :mod:`mbrl_ros.nodes.conversions`).
     ~/plan (nav_msgs/Path): the predicted trajectory (mean over particles) of the chosen plan;
         pose h is stamped state stamp + (h + 1) control periods and its position x, y, z holds
         the predicted observation entries ``path_indices`` (by default the first three joint
         positions, in rad or m; missing ones are 0). Orientation is the identity.
     /diagnostics: plan time, deadline misses (plans cut short by the deadline), model version,
-        rejected inputs and models, safe commands.
+        rejected inputs and models, safe commands; with ``state_async`` also ``plan_index``
+        (control periods between the answered state and the start state of the plan that
+        answered it: how stale the plan was) and ``commands.plan_exhausted``.
 
 Triggers:
     state: plan when a state arrives, then publish one command for it (lockstep simulation,
-        and event-driven control on a robot).
+        and event-driven control on a robot). The command waits for the plan: its latency is
+        the plan time.
     timer: a control timer at the task's control rate sends the plan's next action; planning
-        restarts from each new state. For sensors faster than the control rate.
+        restarts from each new state. For sensors faster than the control rate. Commands are
+        untagged and not aligned with state arrivals.
+    state_async: each state is answered at once, in the state callback, from the newest plan
+        (mujoco_mpc's ActionFromPolicy): the action at index round((state stamp - plan's start
+        stamp) / control period), i.e. the plan's action for the current time; past the
+        horizon, the safe command (counted as ``commands.plan_exhausted``). Meanwhile the
+        planning thread plans from the newest state (skipping states that arrived while it was
+        busy) and swaps its result in. Commands are tagged like ``state``'s. Use it in real
+        time when a plan takes longer than the latency the control loop can accept; in
+        lockstep it lets the simulation run ahead of planning, so use ``state`` there. Before
+        the first plan on a model, states are answered with exploration (or the safe command
+        when ``explore: false``), drawn in the state callback.
 
 Before the first model arrives the node explores with uniformly random actions (the PETS
 seed episode; ``explore: false`` sends the safe command instead). If no state arrived for
@@ -87,7 +102,9 @@ class PlannerNodeConfig:
     seed: int = param(0, "Seed of the planner's sampling and of the exploration actions.", low=0, high=2 ** 31 - 1)
     controller: str = param("effort_controller", "Commands go to /<controller>/commands.")
     trigger: str = param("state", "state: one plan and one command per received state; timer: commands at "
-                         "the control rate from the newest plan.", choices=("state", "timer"))
+                         "the control rate from the newest plan; state_async: each state answered at once "
+                         "from the newest plan while planning runs on the newest state.",
+                         choices=("state", "timer", "state_async"))
     deadline_fraction: float = param(0.8, "Each plan returns its best so far after this fraction of the "
                                      "control period.", low=0.01, high=100.0)
     state_timeout: float = param(0.5, "Wall seconds without a state before the safe command is sent "
@@ -160,6 +177,7 @@ class PlannerNode(Node):
         # Shared between threads; every lock is held only to copy a reference.
         self._lock = threading.Lock()
         self._plan: _Plan | None = None
+        self._planned_on_model = False  # state_async: explore until the first plan on a model
         self._pending_model = None
         self._episode_ended = False
         self._extra: np.ndarray | None = None
@@ -169,6 +187,7 @@ class PlannerNode(Node):
         self._state_cv = threading.Condition()
         self._latest_state: tuple[np.ndarray, int] | None = None
         self._plan_times: collections.deque[float] = collections.deque(maxlen=200)
+        self._plan_indices: collections.deque[int] = collections.deque(maxlen=200)  # state_async only
         self._stopping = threading.Event()
 
         inputs = MutuallyExclusiveCallbackGroup()
@@ -230,6 +249,8 @@ class PlannerNode(Node):
         with self._lock:
             self._last_state_wall = time.monotonic()
             self._last_obs = obs
+        if self.config.trigger == "state_async":
+            self._answer_state(sample.stamp_ns)  # before handing the state on: it never waits on planning
         with self._state_cv:
             if self._latest_state is not None:
                 self.health.count("states_skipped")  # the planner was busy: plan on the newest only
@@ -301,6 +322,8 @@ class PlannerNode(Node):
     def _plan_for(self, obs: np.ndarray, stamp_ns: int) -> None:
         self._adopt_pending_model()
         if self.model is None:
+            if self.config.trigger == "state_async":
+                return  # the state callback explores until a plan on a model exists
             if self.config.explore:
                 actions = self._rng.uniform(self._low, self._high)[None]
                 self.health.count("commands.explore")
@@ -332,7 +355,10 @@ class PlannerNode(Node):
             self.planner.reset()
             actions = self.safe_action[None]
         self._store_plan(actions, stamp_ns)
-        self.health.count("commands.plan")
+        self._planned_on_model = True
+        self.health.count("plans")
+        if self.config.trigger != "state_async":  # there the state callback counts commands
+            self.health.count("commands.plan")
         if self._path_pub is not None and actions.shape[0] == self.horizon:
             self._publish_path(obs, actions, stamp_ns)
 
@@ -367,6 +393,26 @@ class PlannerNode(Node):
         if kind is not None:
             self.health.count(f"commands.{kind}")
 
+    def _answer_state(self, stamp_ns: int) -> None:
+        """``state_async``: publish the newest plan's action for the state stamped ``stamp_ns`` now."""
+        with self._lock:
+            plan = self._plan
+        if plan is None:
+            if self._planned_on_model:  # the watchdog dropped the plan: wait for a new one safely
+                self._publish_command(self.safe_action, tag_ns=stamp_ns, kind="no_plan")
+            elif self.config.explore:
+                self._publish_command(self._rng.uniform(self._low, self._high), tag_ns=stamp_ns, kind="explore")
+            else:
+                self._publish_command(self.safe_action, tag_ns=stamp_ns, kind="no_model")
+            return
+        index = round((stamp_ns - plan.stamp_ns) / self._period_ns)
+        self._plan_indices.append(index)
+        if 0 <= index < plan.actions.shape[0]:
+            self._publish_command(plan.actions[index], tag_ns=stamp_ns, kind="plan")
+        else:
+            self._publish_command(self.safe_action, tag_ns=stamp_ns, kind="plan_exhausted")
+        self.health.set("plan_index", index)
+
     def _state_is_stale(self) -> bool:
         with self._lock:
             last = self._last_state_wall
@@ -391,18 +437,23 @@ class PlannerNode(Node):
             return
         with self._lock:
             self._plan = None
-        # Tagged with the last state in state-trigger mode, so a lockstep simulator that is
+        # Tagged with the last state when commands answer states, so a lockstep simulator that is
         # between episodes drops it as stale instead of applying it to its next state.
-        tag = self._last_state_ns if self.config.trigger == "state" else None
+        tag = self._last_state_ns if self.config.trigger in ("state", "state_async") else None
         self._publish_command(self.safe_action, tag_ns=tag, kind="safe")
         self.health.log_throttled("state_timeout", f"no state for more than {self.config.state_timeout} s; "
                                                    f"sending the safe command {self.safe_action.tolist()}")
 
     def _publish_diagnostics(self) -> None:
-        times = np.asarray(self._plan_times) * 1e3
+        # list(): a C-level copy under the GIL, so another thread's append cannot interleave.
+        times = np.asarray(list(self._plan_times)) * 1e3
         extra = {}
         if times.size:
             extra = {"plan_ms_median": float(np.median(times)), "plan_ms_p99": float(np.percentile(times, 99))}
+        indices = np.asarray(list(self._plan_indices))
+        if indices.size:
+            extra["plan_index_median"] = float(np.median(indices))
+            extra["plan_index_max"] = int(indices.max())
         rejected = self.health.rejected_total()
         stale = self._state_is_stale()
         level = "error" if stale else ("warn" if rejected or self.health.get("deadline_misses") else "ok")

@@ -1,5 +1,6 @@
 """mpc_planner on the runtime: exploration, live model swaps, rejected inputs, safe commands."""
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -94,3 +95,45 @@ def test_timer_trigger_follows_the_plan_at_the_control_rate(graph, latched, wait
         plan = node._plan.actions[:, 0].tolist()
     assert [a[0] for a, _ in sent] == pytest.approx(plan[:4])  # the plan, one action per tick
     assert all(np.isfinite(a).all() for a, _ in sent)
+
+
+def test_state_async_answers_every_state_at_once_from_the_newest_plan(graph, latched, wait_for, trained_model):
+    node, commands, states, models = start(graph, latched, wait_for, trigger="state_async")
+    period, horizon = 50_000_000, FAST_PLANNER["learning.horizon"]
+    stamps = iter(range(1_000_000_000, 10_000_000_000, period))
+
+    def answer(stamp):
+        count = len(commands)
+        states.publish(joint_state_message(stamp, ["hinge"], [0.0], [0.0]))
+        wait_for(lambda: len(commands) == count + 1, what=f"the command for the state at {stamp}")
+        action, tag = command_to_action(commands[-1], 1)
+        assert tag == stamp
+        return float(action[0])
+
+    for _ in range(3):
+        answer(next(stamps))                                   # no model yet: exploration
+    assert node.health.get("commands.explore") == 3
+
+    # A planner stuck in its first plan on the model: every state is still answered at once.
+    release = threading.Event()
+    real_plan = node.planner.plan
+    node.planner.plan = lambda obs, deadline=None: (release.wait(10.0), real_plan(obs, deadline))[1]
+    models.publish(model_message(node, trained_model))
+    wait_for(lambda: node._pending_model is not None, what="the model check")
+    answer(next(stamps))
+    wait_for(lambda: node.model is not None, what="the planning thread to take the model")
+    for _ in range(3):
+        answer(next(stamps))
+    assert node.health.get("commands.explore") == 7 and node._plan is None
+
+    release.set()
+    wait_for(lambda: node._plan is not None, what="the first plan")
+    node.stop()                                                # freeze the newest plan
+    with node._lock:
+        plan = node._plan
+    sent = [(stamp, answer(stamp)) for stamp in [next(stamps) for _ in range(horizon + 1)]]
+    for stamp, value in sent:
+        index = (stamp - plan.stamp_ns) // period              # the plan's action for the state's time
+        assert value == pytest.approx(plan.actions[index, 0] if index < horizon else 0.0), index
+    assert node.health.get("commands.plan") >= 1 and node.health.get("commands.plan_exhausted") >= 1
+
