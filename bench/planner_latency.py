@@ -73,6 +73,9 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=300, help="timed plan calls per planner")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--horizon", type=int, default=None, help="default: the task config's learning.horizon")
+    parser.add_argument("--deadline", type=float, default=None,
+                        help="seconds per plan (anytime planners stop before it); default: the task "
+                             "config's learning.plan_deadline, 0 = none")
     parser.add_argument("-p", "--param", action="append", default=[], help="parameter override name:=value")
     parser.add_argument("--out", default="bench/results/planner_latency.json")
     args = parser.parse_args()
@@ -82,6 +85,8 @@ def main() -> int:
     params = resolve_run_parameters(args.task, overrides=args.param)
     task = make_task(args.task, params.section(args.task))
     horizon = args.horizon or int(params.section("learning").get("horizon", 20))
+    deadline_s = args.deadline if args.deadline is not None else float(
+        params.section("learning").get("plan_deadline", 0.0))
     model_cfg = params.section("pets_ensemble")
     model = MODELS.get("pets_ensemble")(task.spec, model_cfg, seed=0)
     obs, act, nxt = random_transitions(task, 2, seed=0)
@@ -89,41 +94,45 @@ def main() -> int:
     cfg = model.config
     print(f"# model: {cfg.ensemble_size} members x {cfg.hidden_layers}x{cfg.hidden_units} MLP, "
           f"{model.num_particles} particles ({cfg.propagation}), elites {cfg.num_elites}; horizon {horizon}; "
-          f"task {args.task}")
+          f"deadline {deadline_s * 1e3:.0f} ms (0 = none); task {args.task}")
     peak = matmul_peak_gflops(args.threads)
     flops_eval = flops_per_evaluation(model)
     print(f"# matmul peak (1024^3 sgemm, {args.threads} threads): {peak:.1f} GFLOP/s; "
           f"{flops_eval / 1e3:.1f} kFLOP per model evaluation")
     states = obs[:: max(1, len(obs) // (args.steps + args.warmup))]
     results = []
-    print(f"{'planner':16s} {'p50 ms':>8s} {'p99 ms':>8s} {'max ms':>8s} {'evals/plan':>11s} "
+    print(f"{'planner':16s} {'p50 ms':>8s} {'p99 ms':>8s} {'max ms':>8s} {'iters':>6s} {'evals/plan':>11s} "
           f"{'M evals/s':>10s} {'GFLOP/s':>8s} {'of peak':>8s}  config")
     for name in args.planners or PLANNERS.names():
         pcfg = resolve_run_parameters(args.task, name, overrides=args.param).section(name)
         objective = TrajectoryObjective(model, task.reward, generator=torch.Generator().manual_seed(0))
         planner = make_planner(name, pcfg, action_low=task.spec.action_low, action_high=task.spec.action_high,
                                horizon=horizon, objective=objective, seed=0)
-        times = []
+        times, iterations = [], []
         evals_before = 0
         for i in range(args.warmup + args.steps):
             if i == args.warmup:
                 evals_before = objective.model_evaluations
             state = states[i % len(states)]
             t = time.perf_counter()
-            planner.plan(state)
+            result = planner.plan(state, deadline=t + deadline_s if deadline_s > 0 else None)
             planner.shift()
             if i >= args.warmup:
                 times.append(time.perf_counter() - t)
+                iterations.append(result.iterations)
         times = np.array(times)
         evals = (objective.model_evaluations - evals_before) / args.steps
         rate = evals / times.mean()
         gflops = rate * flops_eval / 1e9
-        row = {"planner": name, "p50_ms": float(np.median(times) * 1e3),
+        row = {"planner": name, "p50_ms": float(np.median(times) * 1e3), "deadline_ms": deadline_s * 1e3,
+               "mean_iterations": float(np.mean(iterations)),
+               "deadline_cut_fraction": float(np.mean(np.array(iterations) < planner.config.iterations)),
                "p99_ms": float(np.percentile(times, 99) * 1e3), "max_ms": float(times.max() * 1e3),
                "evals_per_plan": evals, "evals_per_s": rate, "gflops": gflops, "fraction_of_peak": gflops / peak,
                "config": pcfg, "horizon": horizon, "threads": args.threads, "peak_gflops": peak}
         results.append(row)
-        print(f"{name:16s} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} {row['max_ms']:8.2f} {evals:11.0f} "
+        print(f"{name:16s} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} {row['max_ms']:8.2f} "
+              f"{row['mean_iterations']:6.2f} {evals:11.0f} "
               f"{rate / 1e6:10.3f} {gflops:8.1f} {gflops / peak:8.1%}  {json.dumps(pcfg)}", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

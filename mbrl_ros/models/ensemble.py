@@ -150,6 +150,7 @@ class EnsembleDynamics(nn.Module, RolloutModel):
         self.trained = False
         self.extra_metadata: dict = {}
         self._planning_layers: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+        self._log_target_scale: torch.Tensor | None = None
         self.to(self.device)
 
     # -- network --------------------------------------------------------
@@ -178,13 +179,30 @@ class EnsembleDynamics(nn.Module, RolloutModel):
         return [(layer.weight, layer.bias) for layer in self.layers]
 
     def _elite_layers(self):
-        """Weights restricted to the elite members, cached until the weights change."""
+        """Elite weights with the normalizers folded in, cached until the weights change.
+
+        Planning runs the network many times per control step, so the input
+        standardization is folded into the first layer (``((x - m) / s) W + b =
+        x (W / s) + (b - (m / s) W)``) and the target denormalization into the mean
+        head of the last layer: each step saves four elementwise passes. ``predict``
+        keeps the unfolded path, so tests compare the two.
+        """
         if self._planning_layers is None:
-            if len(self.elites) == self.config.ensemble_size:
-                self._planning_layers = [(w.detach(), b.detach()) for w, b in self._all_layers()]
-            else:
-                self._planning_layers = [(w.detach()[self.elites].contiguous(), b.detach()[self.elites].contiguous())
-                                         for w, b in self._all_layers()]
+            layers = [(w.detach(), b.detach()) for w, b in self._all_layers()]
+            if len(self.elites) != self.config.ensemble_size:
+                layers = [(w[self.elites].contiguous(), b[self.elites].contiguous()) for w, b in layers]
+            inv_std = 1.0 / self.input_norm.std
+            w0, b0 = layers[0]
+            layers[0] = (w0 * inv_std[None, :, None],
+                         b0 - torch.einsum("i,eio->eo", self.input_norm.mean * inv_std, w0).unsqueeze(1))
+            o = self.obs_dim
+            w_last, b_last = layers[-1]
+            scale, shift = self.target_norm.scale, self.target_norm.mean
+            layers[-1] = (torch.cat([w_last[..., :o] * scale, w_last[..., o:]], dim=-1).contiguous(),
+                          torch.cat([b_last[..., :o] * scale + shift, b_last[..., o:]], dim=-1).contiguous())
+            self._planning_layers = layers
+            # log(0) = -inf for constant target dimensions: their noise is scaled to exactly 0.
+            self._log_target_scale = torch.log(scale)
         return self._planning_layers
 
     @torch.no_grad()
@@ -227,9 +245,9 @@ class EnsembleDynamics(nn.Module, RolloutModel):
             state = obs.expand(n, -1).clone()
             out = torch.empty(n, 1, horizon, self.obs_dim, device=self.device)
             for h in range(horizon):
-                x = self.input_norm.normalize(self.model_inputs(state, actions[:, h]))
+                x = self.model_inputs(state, actions[:, h])
                 mean, _ = self._forward(x.unsqueeze(0).expand(n_elite, -1, -1), layers)
-                state = state + self.target_norm.denormalize(mean.mean(0))
+                state += mean.mean(0)
                 out[:, 0, h] = state
             return out
 
@@ -240,7 +258,6 @@ class EnsembleDynamics(nn.Module, RolloutModel):
         out = torch.empty(n_elite, n, per_member, horizon, self.obs_dim, device=self.device)
         act_rows = actions.unsqueeze(0).unsqueeze(2).expand(n_elite, n, per_member, horizon, self.act_dim)
         act_rows = act_rows.reshape(n_elite * rows, horizon, self.act_dim)
-        perm = inverse = None
         for h in range(horizon):
             act = act_rows[:, h]
             if mode == "ts1":
@@ -250,15 +267,16 @@ class EnsembleDynamics(nn.Module, RolloutModel):
                 state_in, act = state[perm], act[perm]
             else:
                 state_in = state
-            x = self.input_norm.normalize(self.model_inputs(state_in, act)).view(n_elite, rows, -1)
-            mean, logvar = self._forward(x, layers)
+            x = self.model_inputs(state_in, act).view(n_elite, rows, -1)
+            delta, logvar = self._forward(x, layers)  # delta in observation units (folded head)
             if logvar is not None:
-                noise = torch.randn(mean.shape, generator=generator, device=self.device)
-                mean = mean + torch.exp(0.5 * logvar) * noise
-            delta = self.target_norm.denormalize(mean).reshape(n_elite * rows, self.obs_dim)
+                noise = torch.randn(delta.shape, generator=generator, device=self.device)
+                std = torch.exp(torch.add(self._log_target_scale, logvar, alpha=0.5))
+                delta = torch.addcmul(delta, std, noise)
+            delta = delta.reshape(n_elite * rows, self.obs_dim)
             if mode == "ts1":
                 delta = delta[inverse]
-            state = state + delta
+            state += delta
             out[:, :, :, h] = state.view(n_elite, n, per_member, self.obs_dim)
         return out.permute(1, 0, 2, 3, 4).reshape(n, self.num_particles, horizon, self.obs_dim)
 

@@ -112,6 +112,8 @@ class Planner(abc.ABC):
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self._mid = (self.low + self.high) / 2
         self._half_range = (self.high - self.low) / 2
+        self._iteration_start: float | None = None
+        self._iteration_seconds = 0.0  # duration of the last optimizer iteration (deadline prediction)
         self.reset()
 
     # -- warm start -----------------------------------------------------
@@ -141,6 +143,7 @@ class Planner(abc.ABC):
         obs = torch.as_tensor(obs, dtype=torch.float32, device=self.device).reshape(-1)
         if not bool(torch.isfinite(obs).all()):
             raise ValueError(f"plan: observation is not finite: {obs.tolist()}")
+        self._iteration_start = None
         actions, value, iterations, hit = self._optimize(obs, deadline)
         actions = torch.minimum(torch.maximum(actions, self.low), self.high)
         return PlanResult(actions=actions, predicted_return=float(value), iterations=iterations,
@@ -154,9 +157,18 @@ class Planner(abc.ABC):
         """Clip ``(..., A)`` to the action bounds in place and return it."""
         return torch.clamp_(actions, min=self.low, max=self.high)
 
-    @staticmethod
-    def out_of_time(deadline: float | None) -> bool:
-        return deadline is not None and time.perf_counter() >= deadline
+    def out_of_time(self, deadline: float | None) -> bool:
+        """Called before each iteration: True if the next one would end past ``deadline``.
+
+        The next iteration is predicted to take as long as the last one did (kept
+        across plans, so a plan never starts an iteration it cannot finish), which
+        keeps plan times at or under the deadline rather than a full iteration over.
+        """
+        now = time.perf_counter()
+        if self._iteration_start is not None:
+            self._iteration_seconds = now - self._iteration_start
+        self._iteration_start = now
+        return deadline is not None and now + self._iteration_seconds >= deadline
 
 
 def make_planner(name: str, config: Mapping | None, *, action_low, action_high, horizon: int,

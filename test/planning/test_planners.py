@@ -165,3 +165,24 @@ def test_bad_inputs_raise_clear_errors():
     from mbrl_ros.registry import UnknownComponentError
     with pytest.raises(UnknownComponentError, match="registered: cem, icem"):
         make_planner("cme", {}, action_low=[-1.0], action_high=[1.0], horizon=3, objective=linear_objective())
+
+
+@pytest.mark.parametrize("name", ["cem", "icem", "mppi", "random_shooting"])
+def test_deadline_predicts_the_next_iteration(name, monkeypatch):
+    """With iterations of 30 ms and a 100 ms deadline, a 4th iteration (ending at 120 ms) never starts."""
+    import mbrl_ros.planning.base as base
+
+    clock = [1000.0]
+    monkeypatch.setattr(base.time, "perf_counter", lambda: clock[0])
+    objective = linear_objective()
+
+    def timed_objective(obs, actions):
+        clock[0] += 0.03
+        return objective(obs, actions)
+
+    planner = make_planner(name, {"iterations": 10}, action_low=[-5.0], action_high=[5.0], horizon=HORIZON,
+                           objective=timed_objective, seed=0)
+    deadline = clock[0] + 0.1
+    result = planner.plan(X0, deadline=deadline)
+    assert result.iterations == 3 and result.deadline_hit
+    assert clock[0] <= deadline
