@@ -143,7 +143,7 @@ class Planner(abc.ABC):
         obs = torch.as_tensor(obs, dtype=torch.float32, device=self.device).reshape(-1)
         if not bool(torch.isfinite(obs).all()):
             raise ValueError(f"plan: observation is not finite: {obs.tolist()}")
-        self._iteration_start = None
+        self._iteration_start, self._iteration_seconds = None, 0.0
         actions, value, iterations, hit = self._optimize(obs, deadline)
         actions = torch.minimum(torch.maximum(actions, self.low), self.high)
         return PlanResult(actions=actions, predicted_return=float(value), iterations=iterations,
@@ -160,9 +160,11 @@ class Planner(abc.ABC):
     def out_of_time(self, deadline: float | None) -> bool:
         """Called before each iteration: True if the next one would end past ``deadline``.
 
-        The next iteration is predicted to take as long as the last one did (kept
-        across plans, so a plan never starts an iteration it cannot finish), which
-        keeps plan times at or under the deadline rather than a full iteration over.
+        The next iteration is predicted to take as long as the previous one of the
+        same plan did, so a plan does not start an iteration it cannot finish. The
+        first iteration runs unless the deadline has already passed: nothing is known
+        about its cost yet, and a prediction carried over from a slow plan could
+        otherwise starve every later plan of its first iteration.
         """
         now = time.perf_counter()
         if self._iteration_start is not None:

@@ -186,3 +186,23 @@ def test_deadline_predicts_the_next_iteration(name, monkeypatch):
     result = planner.plan(X0, deadline=deadline)
     assert result.iterations == 3 and result.deadline_hit
     assert clock[0] <= deadline
+
+
+def test_a_slow_plan_does_not_starve_the_next_ones(monkeypatch):
+    """One 80 ms iteration against a 40 ms deadline must not stop later plans from optimizing."""
+    import mbrl_ros.planning.base as base
+
+    clock = [0.0]
+    monkeypatch.setattr(base.time, "perf_counter", lambda: clock[0])
+    objective = linear_objective()
+    cost = [0.08]
+
+    def timed_objective(obs, actions):
+        clock[0] += cost[0]
+        return objective(obs, actions)
+
+    planner = make_planner("icem", {"iterations": 3}, action_low=[-5.0], action_high=[5.0], horizon=HORIZON,
+                           objective=timed_objective, seed=0)
+    assert planner.plan(X0, deadline=clock[0] + 0.04).iterations == 1  # overran once
+    cost[0] = 0.01
+    assert planner.plan(X0, deadline=clock[0] + 0.04).iterations == 3  # back to full plans
