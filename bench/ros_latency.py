@@ -67,6 +67,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import environment_header  # noqa: E402
 
+from mbrl_ros.launcher.process_tree import descendant_pids, running_pids  # noqa: E402
+
 from mbrl_ros.nodes.conversions import command_tag, stamp_to_ns  # noqa: E402
 from mbrl_ros.ros.compat import (  # noqa: E402
     ExternalShutdownException,
@@ -170,37 +172,6 @@ class LatencyObserver(Node):
 
 
 # -- processes and load --------------------------------------------------------------------
-def descendants(pid: int) -> set[int]:
-    """PIDs of every live process below ``pid`` (read from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
-    found, stack = set(), [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            if child not in found:
-                found.add(child)
-                stack.append(child)
-    return found
-
-
-def alive(pids: set[int]) -> set[int]:
-    """The PIDs among ``pids`` that still run (zombies excluded)."""
-    living = set()
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            living.add(pid)
-    return living
 
 
 def process_label(pid: int) -> str:
@@ -242,7 +213,7 @@ class LoadMonitor:
 
     def sample(self) -> None:
         per_label: dict[str, float] = {}
-        for pid in [self.root_pid, *descendants(self.root_pid)]:
+        for pid in [self.root_pid, *descendant_pids(self.root_pid)]:
             seconds = cpu_seconds(pid)
             if seconds is not None:
                 label = process_label(pid)
@@ -489,7 +460,7 @@ def main() -> int:
         code: int | None = None
         try:
             while launcher.poll() is None and time.monotonic() - started < args.timeout:
-                seen |= descendants(launcher.pid)
+                seen |= descendant_pids(launcher.pid)
                 monitor.sample()
                 time.sleep(0.5)
         finally:
@@ -503,9 +474,9 @@ def main() -> int:
                 launcher.kill()
                 code = launcher.wait(timeout=10)
             deadline = time.monotonic() + 10
-            while alive(seen) and time.monotonic() < deadline:
+            while running_pids(seen) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            left_behind = alive(seen)
+            left_behind = running_pids(seen)
             for pid in left_behind:  # ours: started by this run's launcher
                 os.kill(pid, signal.SIGKILL)
             executor.shutdown(timeout_sec=5.0)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from mbrl_ros.launcher.process_tree import descendant_pids, running_pids
 from mbrl_ros.ros.runtime.testing import isolated_domain
 
 SMALL_BUDGET = """\
@@ -32,39 +33,6 @@ SMALL_BUDGET = """\
     pets_ensemble: {hidden_units: 64}
     icem: {population: 64}
 """
-
-
-def descendants(pid: int) -> set[int]:
-    """PIDs of every live process below ``pid`` (read from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, stack = set(), [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            if child not in found:
-                found.add(child)
-                stack.append(child)
-    return found
-
-
-def alive(pids: set[int]) -> set[int]:
-    living = set()
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            living.add(pid)
-    return living
 
 
 def start_launch(tmp_path: Path, *launch_args: str) -> tuple[subprocess.Popen, Path]:
@@ -86,7 +54,7 @@ def watch(process: subprocess.Popen, log: Path, timeout_s: float, until: str | N
     seen: set[int] = set()
     deadline = time.monotonic() + timeout_s
     while process.poll() is None and time.monotonic() < deadline:
-        seen |= descendants(process.pid)
+        seen |= descendant_pids(process.pid)
         if until is not None and until in log.read_text(errors="replace"):
             return seen
         time.sleep(0.2)
@@ -106,7 +74,7 @@ def test_launch_learns_pendulum_and_exits_cleanly(tmp_path):
     text = log.read_text(errors="replace")
     assert code == 0, text[-4000:]
     assert len(seen) >= 4, f"expected the four node processes, saw {seen}"
-    assert not alive(seen), f"processes left behind: {alive(seen)}"
+    assert not running_pids(seen), f"processes left behind: {running_pids(seen)}"
     for name in ("sim_bridge", "state_estimator", "model_learner", "mpc_planner"):
         assert f"[{name}]" in text, f"no output from {name}"
     assert "Traceback" not in text, text[-4000:]
@@ -128,7 +96,7 @@ def test_sigint_stops_every_node(tmp_path):
         try:
             seen = watch(process, log, timeout_s=120, until="episode 0: return")
             assert "episode 0: return" in log.read_text(errors="replace"), log.read_text()[-4000:]
-            seen |= descendants(process.pid)
+            seen |= descendant_pids(process.pid)
             process.send_signal(signal.SIGINT)
             code = process.wait(timeout=60)
         finally:
@@ -138,9 +106,9 @@ def test_sigint_stops_every_node(tmp_path):
     assert code == 130, log.read_text()[-4000:]
     assert len(seen) >= 4
     deadline = time.monotonic() + 5
-    while alive(seen) and time.monotonic() < deadline:
+    while running_pids(seen) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not alive(seen), f"processes left behind: {alive(seen)}"
+    assert not running_pids(seen), f"processes left behind: {running_pids(seen)}"
     assert "Traceback" not in log.read_text(errors="replace")
 
 
