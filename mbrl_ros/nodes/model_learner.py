@@ -14,7 +14,8 @@ Pairs state k, the command applied after it and state k+1 into a transition
 
 Trains :class:`~mbrl_ros.models.ensemble.EnsembleDynamics` (``model``: pets_ensemble or
 deterministic_ensemble, its parameters ``<model>.*``) in a background thread after each
-episode (from the ``learning.seed_episodes``-th on) and, optionally, every
+episode (from the ``learning.seed_episodes``-th on, except after the last of ``learning.episodes``,
+as the in-process loop) and, optionally, every
 ``train_every_transitions`` new transitions, and publishes each model on ``model_topic``
 (std_msgs/UInt8MultiArray, latched; see :mod:`mbrl_ros.nodes.model_messages`).
 
@@ -310,7 +311,10 @@ class ModelLearnerNode(Node):
         with self._lock:
             self._episodes_ended += 1
             episodes = self._episodes_ended
-            if episodes >= self.learning.seed_episodes and self.data.size >= self.config.min_transitions:
+            # As the in-process loop: no retraining after the experiment's last episode.
+            last = episodes >= self.learning.episodes
+            if (not last and episodes >= self.learning.seed_episodes
+                    and self.data.size >= self.config.min_transitions):
                 self._request_training_locked(episodes)
                 return
         self.health.set("episodes", episodes)
