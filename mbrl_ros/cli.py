@@ -1,4 +1,4 @@
-"""``mbrl-ros`` command line: ``train`` (in-process learning run) and ``list``."""
+"""``mbrl-ros`` command line: ``train`` (in-process learning run), ``export-policy``, ``launch`` and ``list``."""
 from __future__ import annotations
 
 import argparse
@@ -71,6 +71,94 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_policy(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from mbrl_ros.export.mpc_distillation import (
+        dagger_config,
+        distill_to_onnx,
+        evaluate_returns,
+        evaluation_seeds,
+        learning_config,
+        load_training_run,
+        make_mpc_expert,
+    )
+    from mbrl_ros.export.onnx_policy import load_policy_onnx
+    from mbrl_ros.tasks import make_task
+
+    overrides = list(args.param or [])
+    for flag, name in (("iterations", "iterations"), ("epochs", "epochs"), ("hidden_units", "policy.hidden_units"),
+                       ("hidden_layers", "policy.hidden_layers"), ("expert_episodes", "expert_episodes"),
+                       ("episodes_per_iteration", "episodes_per_iteration")):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"distill.{name}:={value}")
+    if args.threads is not None:
+        overrides.append(f"learning.threads:={args.threads}")
+    if args.eval_episodes < 0:
+        raise ExportPolicyError(f"--eval-episodes must be >= 0, got {args.eval_episodes}")
+    if args.run is None and args.model is None:
+        raise ExportPolicyError("give a training run directory (the --out of `mbrl-ros train`), or "
+                                "--model FILE --task NAME --out FILE")
+    out = Path(args.out) if args.out else (Path(args.run) / "policy.onnx" if args.run else None)
+    if out is None:
+        raise ExportPolicyError("--out FILE is required with --model (there is no run directory to write to)")
+    if out.suffix != ".onnx":
+        raise ExportPolicyError(f"--out must name an .onnx file, got {out}")
+    run = load_training_run(args.run, model_file=args.model, task=args.task, planner=args.planner,
+                            params_files=args.params_file or [], overrides=overrides)
+    params = run.params
+    learning = learning_config(params)
+    torch.set_num_threads(learning.threads)
+    config = dagger_config(params)
+    task = make_task(params.task, params.section(params.task))
+    deadline = learning.plan_deadline or None
+    print(f"distilling {params.planner} on {run.model_file or 'the true simulator (oracle)'} into a "
+          f"{config.policy.hidden_layers}x{config.policy.hidden_units} {config.policy.activation} policy for "
+          f"{params.task}: {config.expert_episodes} expert roll-out(s), then {config.iterations} DAgger "
+          f"iteration(s) of {config.episodes_per_iteration} roll-out(s)", flush=True)
+
+    def on_iteration(it) -> None:
+        print(f"  iteration {it.iteration}: beta {it.beta:.3f}, {it.steps} steps ({it.expert_steps} by the expert), "
+              f"roll-out return {it.mean_return:.2f}, policy-expert rmse {it.policy_expert_rmse:.3g}, "
+              f"{it.dataset_size} labelled states, loss {it.train_loss:.4g}", flush=True)
+
+    expert = make_mpc_expert(task, run.model, params.planner, params.section(params.planner),
+                             horizon=learning.horizon, seed=args.seed, deadline_s=deadline, label=args.label)
+    export = distill_to_onnx(expert, task, out, config=config, seed=args.seed, on_iteration=on_iteration,
+                             metadata={"version": args.version, "expert": params.planner, "label": args.label,
+                                       "model_file": str(run.model_file) if run.model_file else "oracle"})
+    print(f"wrote {export.path} (task {params.task}, input 'observation' (batch, {task.spec.obs_dim}) -> output "
+          f"'action' (batch, {task.spec.act_dim}), version {args.version})")
+    print(f"parity ONNX Runtime vs torch on 10000 observations: max abs diff {export.parity:.3g} (<= 1e-05)")
+    summary = {"onnx_file": str(export.path), "task": params.task, "planner": params.planner,
+               "parity_max_abs": export.parity, "history": [dataclasses.asdict(h) for h in export.history]}
+    if args.eval_episodes:
+        seeds = evaluation_seeds(args.eval_episodes)
+        policy = load_policy_onnx(export.path, expected_spec=task.spec)
+        returns = evaluate_returns(task, policy, seeds)
+        summary.update(evaluation_seeds=seeds, policy_returns=returns)
+        print(f"policy returns on {len(seeds)} evaluation episode(s): "
+              f"{', '.join(f'{r:.2f}' for r in returns)} (mean {np.mean(returns):.2f})")
+        if args.compare_mpc:
+            mpc = make_mpc_expert(task, run.model, params.planner, params.section(params.planner),
+                                  horizon=learning.horizon, seed=args.seed + 1, deadline_s=deadline)
+            mpc_returns = evaluate_returns(task, mpc, seeds, reset=mpc.reset)
+            ratio = float(np.mean(returns) / np.mean(mpc_returns)) if np.mean(mpc_returns) else float("nan")
+            summary.update(mpc_returns=mpc_returns, ratio=ratio)
+            print(f"MPC returns on the same episodes: {', '.join(f'{r:.2f}' for r in mpc_returns)} "
+                  f"(mean {np.mean(mpc_returns):.2f}); policy / MPC = {ratio:.3f}")
+    summary_path = out.with_suffix(".json")
+    summary_path.write_text(json.dumps(summary, indent=2))
+    print(f"wrote {summary_path}")
+    return 0
+
+
+class ExportPolicyError(ValueError):
+    """Bad ``export-policy`` arguments."""
+
+
 def cmd_launch(args: argparse.Namespace) -> int:
     from mbrl_ros import launcher
 
@@ -103,6 +191,35 @@ def build_parser() -> argparse.ArgumentParser:
                        help="parameter override, e.g. -p icem.population:=128 (repeatable)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
+    export = sub.add_parser(
+        "export-policy", help="distill the MPC planner on a learned model into an ONNX policy (DAgger in sim)",
+        description="Distill the MPC planner, planning through a learned model, into a small MLP policy by "
+                    "DAgger in simulation; write it as ONNX (input 'observation', output 'action', task "
+                    "metadata), check ONNX Runtime against torch on 10000 observations and print the "
+                    "policy's returns. DAgger settings are the distill.* parameters (e.g. "
+                    "-p distill.iterations:=6).")
+    export.add_argument("run", nargs="?", help="training run directory of `mbrl-ros train` (params.yaml, model.npz)")
+    export.add_argument("--out", help="ONNX file to write (default RUN/policy.onnx); a .json summary goes beside it")
+    export.add_argument("--model", help="model .npz (default RUN/model.npz)")
+    export.add_argument("--task", help="task (default: the run's)")
+    export.add_argument("--planner", help="expert planner (default: the run's)")
+    export.add_argument("--iterations", type=int, help="DAgger iterations (distill.iterations)")
+    export.add_argument("--expert-episodes", type=int, help="pure-expert roll-outs first (distill.expert_episodes)")
+    export.add_argument("--episodes-per-iteration", type=int, help="roll-outs per iteration")
+    export.add_argument("--epochs", type=int, help="training epochs per fit (distill.epochs)")
+    export.add_argument("--hidden-layers", type=int, help="policy hidden layers (distill.policy.hidden_layers)")
+    export.add_argument("--hidden-units", type=int, help="policy hidden units (distill.policy.hidden_units)")
+    export.add_argument("--label", choices=("first", "mean"), default="first",
+                        help="expert label: the plan's first action, or the planner's sampling mean")
+    export.add_argument("--eval-episodes", type=int, default=3, help="evaluation episodes of the ONNX policy")
+    export.add_argument("--compare-mpc", action="store_true", help="also run the MPC on the evaluation episodes")
+    export.add_argument("--version", type=int, default=1, help="policy version in the file's metadata")
+    export.add_argument("--seed", type=int, default=0)
+    export.add_argument("--threads", type=int, help="torch threads (default: the run's learning.threads)")
+    export.add_argument("--params-file", action="append", help="ROS 2 params YAML (repeatable)")
+    export.add_argument("-p", "--param", action="append", metavar="NAME:=VALUE",
+                        help="parameter override, e.g. -p distill.iterations:=6 (repeatable)")
+    export.set_defaults(func=cmd_export_policy)
     launch = sub.add_parser("launch", add_help=False,
                             help="run a YAML launch file without ROS 2: mbrl-ros launch FILE [name:=value ...]")
     launch.add_argument("rest", nargs=argparse.REMAINDER)
@@ -118,9 +235,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mbrl_ros.config import ConfigError
     from mbrl_ros.registry import UnknownComponentError
 
+    errors: tuple[type[Exception], ...] = (ConfigError, UnknownComponentError, ExportPolicyError)
+    if args.func is cmd_export_policy:
+        from mbrl_ros.export.mpc_distillation import ParityError, TrainingRunError
+        from mbrl_ros.export.onnx_policy import PolicyFormatError
+
+        errors += (TrainingRunError, ParityError, PolicyFormatError)
     try:
         return args.func(args)
-    except (ConfigError, UnknownComponentError) as exc:
+    except errors as exc:
         print(f"mbrl-ros: error: {exc}", file=sys.stderr)
         return 2
 

@@ -25,7 +25,7 @@ _LAZY = {
     "ensemble_parity": "onnx_ensemble",
     "PolicyNetwork": "onnx_policy", "PolicyConfig": "onnx_policy", "OnnxPolicy": "onnx_policy",
     "PolicyFormatError": "onnx_policy", "export_policy_onnx": "onnx_policy",
-    "load_policy_onnx": "onnx_policy", "check_parity": "onnx_policy",
+    "load_policy_onnx": "onnx_policy", "load_policy_bytes": "onnx_policy", "check_parity": "onnx_policy",
     "DAggerConfig": "distill", "MPCExpert": "distill", "distill_policy": "distill",
 }
 

@@ -44,11 +44,22 @@ class MPCExpert:
     Args:
         planner: a :class:`~mbrl_ros.planning.base.Planner`.
         deadline_s: seconds per plan (None: all iterations).
+        label: ``first``: the plan's first action (what the MPC executes); ``mean``: the first
+            entry of the planner's sampling mean after the plan (sampling planners: an average
+            over the elites, so labels carry less sampling noise than the single best sequence).
     """
 
-    def __init__(self, planner, deadline_s: float | None = None):
+    LABELS = ("first", "mean")
+
+    def __init__(self, planner, deadline_s: float | None = None, label: str = "first"):
+        if label not in self.LABELS:
+            raise ValueError(f"label must be one of {self.LABELS}, got {label!r}")
+        if label == "mean" and not hasattr(planner, "mean"):
+            raise ValueError(f"label='mean' needs a sampling planner with a .mean plan; "
+                             f"{type(planner).__name__} has none (use label='first')")
         self.planner = planner
         self.deadline_s = deadline_s
+        self.label = label
 
     def reset(self) -> None:
         self.planner.reset()
@@ -56,8 +67,10 @@ class MPCExpert:
     def __call__(self, observation: np.ndarray) -> np.ndarray:
         deadline = None if self.deadline_s is None else time.perf_counter() + self.deadline_s
         result = self.planner.plan(observation, deadline)
+        first = result.actions[0] if self.label == "first" else self.planner.mean[0]
+        action = first.detach().cpu().double().numpy().copy()
         self.planner.shift()
-        return result.actions[0].detach().cpu().double().numpy()
+        return action
 
 
 @dataclasses.dataclass(frozen=True)

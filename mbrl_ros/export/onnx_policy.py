@@ -47,24 +47,31 @@ class PolicyConfig:
     hidden_layers: int = param(2, "hidden layers", low=1, high=16)
     hidden_units: int = param(64, "units per hidden layer", low=1, high=4096)
     activation: str = param("tanh", "hidden activation", choices=tuple(_ACTIVATIONS))
+    angle_features: bool = param(True, "feed the task's angle entries (TaskSpec.angle_indices) to the MLP as "
+                                       "sin and cos instead of the unwrapped angle (a pole upright at +pi and "
+                                       "-pi is then one state)")
 
 
 class PolicyNetwork(nn.Module):
     """MLP policy ``observation (B, O) -> action (B, A)`` within the action bounds.
 
-    ``action = mid + half_range * tanh(mlp((obs - obs_mean) / obs_std))``; the
-    normalization is a buffer set by :meth:`fit_normalization`, so it travels
-    with the weights and into the ONNX graph.
+    ``action = mid + half_range * tanh(mlp(features(obs)))`` with
+    ``features = (obs - obs_mean) / obs_std``, except that entries listed in
+    ``angle_indices`` enter as ``sin(angle), cos(angle)`` (appended after the
+    other, normalized entries). The normalization is a buffer set by
+    :meth:`fit_normalization`, so it travels with the weights and into the ONNX graph.
 
     Args:
         obs_dim: O.
         action_low, action_high: ``(A,)`` actuator limits.
         config: :class:`PolicyConfig` or a mapping of its fields.
         seed: initialization seed.
+        angle_indices: observation entries that are angles in rad (encoded as sin/cos).
     """
 
     def __init__(self, obs_dim: int, action_low: Sequence[float], action_high: Sequence[float],
-                 config: PolicyConfig | Mapping | None = None, *, seed: int = 0):
+                 config: PolicyConfig | Mapping | None = None, *, seed: int = 0,
+                 angle_indices: Sequence[int] = ()):
         super().__init__()
         self.config = config if isinstance(config, PolicyConfig) else from_dict(PolicyConfig, config or {})
         low = torch.as_tensor(np.asarray(action_low, dtype=np.float32)).reshape(-1)
@@ -72,6 +79,13 @@ class PolicyNetwork(nn.Module):
         if low.shape != high.shape or not bool((low < high).all()):
             raise ValueError("action_low and action_high must have the same shape with low < high")
         self.obs_dim, self.act_dim = int(obs_dim), int(low.shape[0])
+        self.angle_indices = tuple(sorted({int(i) for i in angle_indices}))
+        if any(not 0 <= i < self.obs_dim for i in self.angle_indices):
+            raise ValueError(f"angle_indices {list(angle_indices)} must lie in [0, {self.obs_dim})")
+        self.plain_indices = tuple(i for i in range(self.obs_dim) if i not in self.angle_indices)
+        self.register_buffer("_plain_idx", torch.tensor(self.plain_indices, dtype=torch.long), persistent=False)
+        self.register_buffer("_angle_idx", torch.tensor(self.angle_indices, dtype=torch.long), persistent=False)
+        self.feature_dim = len(self.plain_indices) + 2 * len(self.angle_indices)
         self.register_buffer("obs_mean", torch.zeros(self.obs_dim))
         self.register_buffer("obs_std", torch.ones(self.obs_dim))
         self.register_buffer("action_low", low)
@@ -80,7 +94,7 @@ class PolicyNetwork(nn.Module):
         self.register_buffer("action_half_range", (high - low) / 2)
         gen_state = torch.random.get_rng_state()
         torch.manual_seed(seed)
-        sizes = [self.obs_dim] + [self.config.hidden_units] * self.config.hidden_layers + [self.act_dim]
+        sizes = [self.feature_dim] + [self.config.hidden_units] * self.config.hidden_layers + [self.act_dim]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
         torch.random.set_rng_state(gen_state)
         self._act = _ACTIVATIONS[self.config.activation]
@@ -88,8 +102,10 @@ class PolicyNetwork(nn.Module):
     @classmethod
     def from_spec(cls, spec: TaskSpec, config: PolicyConfig | Mapping | None = None, *,
                   seed: int = 0) -> "PolicyNetwork":
-        """A policy for ``spec``'s observation size and action bounds."""
-        return cls(spec.obs_dim, spec.action_low, spec.action_high, config, seed=seed)
+        """A policy for ``spec``'s observation size, angle entries and action bounds."""
+        cfg = config if isinstance(config, PolicyConfig) else from_dict(PolicyConfig, config or {})
+        return cls(spec.obs_dim, spec.action_low, spec.action_high, cfg, seed=seed,
+                   angle_indices=spec.angle_indices if cfg.angle_features else ())
 
     @torch.no_grad()
     def fit_normalization(self, observations, min_std: float = 1e-6) -> None:
@@ -101,8 +117,16 @@ class PolicyNetwork(nn.Module):
         self.obs_mean.copy_(obs.mean(0))
         self.obs_std.copy_(torch.where(std < min_std, torch.ones_like(std), std))
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        """``(B, O)`` observations -> ``(B, F)`` MLP inputs (see the class docstring)."""
         x = (obs - self.obs_mean) / self.obs_std
+        if not self.angle_indices:
+            return x
+        angles = obs.index_select(-1, self._angle_idx)
+        return torch.cat([x.index_select(-1, self._plain_idx), torch.sin(angles), torch.cos(angles)], dim=-1)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = self.features(obs)
         for layer in self.layers[:-1]:
             x = self._act(layer(x))
         return self.action_mid + self.action_half_range * torch.tanh(self.layers[-1](x))
@@ -144,17 +168,31 @@ def policy_to_onnx(policy: PolicyNetwork, *, task_spec: TaskSpec, metadata: Mapp
     init, nodes = [], []
 
     def const(name: str, tensor: torch.Tensor) -> str:
-        init.append(numpy_helper.from_array(np.ascontiguousarray(tensor.detach().float().numpy()), name))
+        array = tensor.detach().numpy() if tensor.dtype == torch.long else tensor.detach().float().numpy()
+        init.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
         return name
 
     def node(op: str, inputs: list[str], output: str, **attrs) -> str:
         nodes.append(helper.make_node(op, inputs, [output], name=output, **attrs))
         return output
 
+    # The division by obs_std is folded into the first layer's weights (one node less per call;
+    # the subtraction stays a node: folding it into the bias loses float32 precision when
+    # |mean| >> std). Angle entries reach the first layer as sin/cos, their centered raw value
+    # with a zero weight, so the layer reads Concat(centered, sin, cos) without a Gather.
     x = node("Sub", [INPUT_NAME, const("obs_mean", policy.obs_mean)], "obs_centered")
-    x = node("Div", [x, const("obs_std", policy.obs_std)], "obs_normalized")
+    first = policy.layers[0].weight.detach().double()  # (H, F): F = plain entries, then sin, then cos
+    weight0 = torch.zeros(first.shape[0], policy.obs_dim + 2 * len(policy.angle_indices), dtype=torch.float64)
+    weight0[:, list(policy.plain_indices)] = first[:, :len(policy.plain_indices)] / policy.obs_std.double()[
+        list(policy.plain_indices)]
+    if policy.angle_indices:
+        weight0[:, policy.obs_dim:] = first[:, len(policy.plain_indices):]
+        angles = node("Gather", [INPUT_NAME, const("angle_indices", policy._angle_idx)], "angles", axis=1)
+        x = node("Concat", [x, node("Sin", [angles], "angle_sin"), node("Cos", [angles], "angle_cos")],
+                 "features", axis=1)
     for i, layer in enumerate(policy.layers):
-        x = node("Gemm", [x, const(f"weight_{i}", layer.weight), const(f"bias_{i}", layer.bias)], f"linear_{i}",
+        weight = weight0 if i == 0 else layer.weight
+        x = node("Gemm", [x, const(f"weight_{i}", weight), const(f"bias_{i}", layer.bias)], f"linear_{i}",
                  transB=1)
         if i == len(policy.layers) - 1:
             break
@@ -339,15 +377,30 @@ def load_policy_onnx(path: str | Path, expected_spec: TaskSpec | None = None, *,
     Raises:
         PolicyFormatError: the first check that failed, with what to do about it.
     """
-    import onnx
-    import onnxruntime as ort
-    from google.protobuf.message import DecodeError
-
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise _fail(path, f"cannot be read ({exc})") from exc
+    return load_policy_bytes(data, expected_spec, source=path, intra_op_threads=intra_op_threads)
+
+
+def load_policy_bytes(data: bytes, expected_spec: TaskSpec | None = None, *, source: str | Path = "<bytes>",
+                      intra_op_threads: int = 1) -> OnnxPolicy:
+    """:func:`load_policy_onnx` for a serialized model (e.g. received on a ROS topic).
+
+    Args:
+        data: the ONNX file's bytes.
+        expected_spec: the task the policy must match (None: no task check).
+        source: where the bytes came from, named in error messages (and ``OnnxPolicy.path``).
+    Raises:
+        PolicyFormatError: the first check that failed, with what to do about it.
+    """
+    import onnx
+    import onnxruntime as ort
+    from google.protobuf.message import DecodeError
+
+    path = Path(source)
     try:
         proto = onnx.load_from_string(data)
     except DecodeError as exc:
