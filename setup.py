@@ -57,6 +57,11 @@ setup(
             "state_estimator = mbrl_ros.nodes.state_estimator:main",
             "model_learner = mbrl_ros.nodes.model_learner:main",
             "mpc_planner = mbrl_ros.nodes.planner:main",
+            "policy_controller = mbrl_ros.nodes.policy_controller:main",
+            "px4_bridge = mbrl_ros.nodes.px4_bridge:main",
+            "px4_sim = mbrl_ros.nodes.px4_sim:main",
+            "crazyflie_bridge = mbrl_ros.nodes.crazyflie_bridge:main",
+            "crazyflie_sim = mbrl_ros.nodes.crazyflie_sim:main",
         ],
     },
 )
