@@ -47,7 +47,7 @@ from mbrl_ros.nodes.conversions import (
     seconds_to_ns,
 )
 from mbrl_ros.nodes.diagnostics import NodeHealth
-from mbrl_ros.nodes.joint_layout import joint_layout
+from mbrl_ros.nodes.joint_layout import state_layout
 from mbrl_ros.nodes.model_messages import encode_model
 from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
 from mbrl_ros.nodes.runner import run_node
@@ -215,7 +215,7 @@ class ModelLearnerNode(Node):
         model_config = declare_config(self, LEARNABLE_MODELS[cfg.model], prefix=cfg.model)
         warn_unused_parameters(self, ["", cfg.task, cfg.model])
         spec = self.spec = self.task.spec
-        self.layout = joint_layout(self.task, cfg.joint_names)
+        self.layout = state_layout(self.task, cfg.joint_names)
         self.model = MODELS.get(cfg.model)(spec, model_config, device=self.learning.device, seed=cfg.seed)
         self.health = NodeHealth(self)
         self._low, self._high = np.asarray(spec.action_low), np.asarray(spec.action_high)
@@ -264,7 +264,8 @@ class ModelLearnerNode(Node):
     # -- inputs ---------------------------------------------------------------------------
     def _on_state(self, message: Any) -> None:
         try:
-            sample = joint_state_to_sample(message, self.layout.joint_names, require_velocity=True)
+            sample = joint_state_to_sample(message, self.layout.joint_names,
+                                           require_velocity=self.layout.requires_velocity)
         except InvalidMessageError as exc:
             self.health.reject("state", exc.reason, str(exc))
             return

@@ -73,7 +73,7 @@ from mbrl_ros.nodes.conversions import (
     seconds_to_ns,
 )
 from mbrl_ros.nodes.diagnostics import NodeHealth
-from mbrl_ros.nodes.joint_layout import joint_layout
+from mbrl_ros.nodes.joint_layout import state_layout
 from mbrl_ros.nodes.model_messages import ModelRejectedError, decode_model, model_version
 from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
 from mbrl_ros.nodes.runner import run_node
@@ -151,7 +151,7 @@ class PlannerNode(Node):
         planner_config = declare_config(self, planner_cls.Config, prefix=cfg.planner)
         warn_unused_parameters(self, ["", cfg.task, cfg.planner])
         spec = self.spec = self.task.spec
-        self.layout = joint_layout(self.task, cfg.joint_names)
+        self.layout = state_layout(self.task, cfg.joint_names)
         self.horizon = self.learning.horizon
         self.health = NodeHealth(self)
         self._low = np.asarray(spec.action_low, dtype=np.float64)
@@ -224,7 +224,8 @@ class PlannerNode(Node):
     # -- inputs (executor threads) --------------------------------------------------------
     def _on_state(self, message: Any) -> None:
         try:
-            sample = joint_state_to_sample(message, self.layout.joint_names, require_velocity=True)
+            sample = joint_state_to_sample(message, self.layout.joint_names,
+                                           require_velocity=self.layout.requires_velocity)
         except InvalidMessageError as exc:
             self.health.reject("state", exc.reason, str(exc))
             return
