@@ -2,8 +2,10 @@
 
 Publishes:
     /joint_states (sensor_msgs/JointState): measured positions and velocities, named after the
-        MJCF joints, with optional noise, quantization and latency (whole control periods);
-        header stamp = simulated time of the measurement.
+        MJCF joints, once per control period, through a sensor profile (mbrl_ros.sensors: noise,
+        quantization, position-only encoders, dropouts, latency in whole control periods);
+        header stamp = simulated time of the measurement. Commands can act
+        ``actuation_delay_steps`` control periods late.
     ~/ground_truth (sensor_msgs/JointState): the same without noise or latency.
     /clock (rosgraph_msgs/Clock): simulated time; other nodes set ``use_sim_time: true``.
     ~/reward (std_msgs/Float64): reward of each step.
@@ -66,6 +68,7 @@ from mbrl_ros.ros.compat import (
     qos_profile_latched,
     rclpy_api,
 )
+from mbrl_ros.sensors import ActuationDelay, JointSensor, JointSensorConfig
 from mbrl_ros.tasks.physics import PhysicsError
 
 RESET_TOPIC = "/mbrl/reset"
@@ -73,8 +76,13 @@ JOINT_STATES_TOPIC = "/joint_states"
 
 
 @dataclasses.dataclass(frozen=True)
-class SimBridgeConfig:
-    """Parameters of the ``sim_bridge`` node (episodes come from ``learning.episodes``)."""
+class SimBridgeConfig(JointSensorConfig):
+    """Parameters of the ``sim_bridge`` node (episodes come from ``learning.episodes``).
+
+    The sensor fields (``position_noise_std`` ... ``latency_steps``, one sample per control
+    period) are those of :class:`~mbrl_ros.sensors.JointSensorConfig`; a sensor profile in
+    ``config/sensors/`` sets them.
+    """
 
     task: str = param("pendulum_swingup", "Registered task to simulate; its own parameters are <task>.*.")
     seed: int = param(0, "Episode e starts from seed * 100003 + e (as mbrl-ros train); also seeds the "
@@ -86,16 +94,8 @@ class SimBridgeConfig:
                                 "the held one (counted as a miss).", low=0.001, high=3600.0)
     reset_gap: float = param(1.0, "Simulated seconds added at every reset, so stamps show the reset as a "
                              "gap (realtime: also waited in wall time).", low=0.0, high=3600.0)
-    position_noise_std: float = param(0.0, "Std of Gaussian noise on measured positions (rad or m).",
-                                      low=0.0, high=100.0)
-    velocity_noise_std: float = param(0.0, "Std of Gaussian noise on measured velocities (rad/s or m/s).",
-                                      low=0.0, high=100.0)
-    position_quantization: float = param(0.0, "Measured positions are rounded to multiples of this "
-                                         "(encoder resolution; 0: off).", low=0.0, high=100.0)
-    velocity_quantization: float = param(0.0, "Measured velocities are rounded to multiples of this "
-                                         "(0: off).", low=0.0, high=100.0)
-    latency_steps: int = param(0, "Measurements are published this many control periods late (with "
-                               "their original stamp).", low=0, high=1000)
+    actuation_delay_steps: int = param(0, "Commands act this many control periods after they arrive (bus, "
+                                       "driver and current-loop delay).", low=0, high=1000)
     start_timeout: float = param(30.0, "Lockstep: wall seconds to wait at start for a command publisher "
                                  "and a /joint_states subscriber before starting anyway.", low=0.0, high=3600.0)
     start_delay: float = param(0.5, "Lockstep: wall seconds to wait once they are there, so the rest of "
@@ -110,13 +110,6 @@ class SimBridgeConfig:
     diagnostics_period: float = param(1.0, "Seconds between two /diagnostics messages.", low=0.01, high=3600.0)
     output_dir: str = param("", "After the last episode write progress.csv and learning_curve.png here "
                             "(empty: write nothing).")
-
-
-@dataclasses.dataclass
-class _Measurement:
-    stamp_ns: int
-    positions: np.ndarray
-    velocities: np.ndarray
 
 
 class SimBridgeNode(Node):
@@ -138,7 +131,9 @@ class SimBridgeNode(Node):
         self._rng = np.random.default_rng(self.config.seed + 1)
         self._safe_action = np.clip(np.zeros(spec.act_dim), spec.action_low, spec.action_high)
         self._held = self._safe_action.copy()
-        self._sensor_queue: collections.deque[_Measurement] = collections.deque()
+        sensor_fields = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(JointSensorConfig)}
+        self._sensor = JointSensor(JointSensorConfig(**sensor_fields), len(self.layout.joint_names), self._rng)
+        self._actuation = ActuationDelay(self.config.actuation_delay_steps, self._safe_action)
         self._returns: list[float] = []
         self._episode_rows: list[dict] = []
 
@@ -292,7 +287,8 @@ class SimBridgeNode(Node):
             self._reset_requested = False
             self._fresh_command = False
         self._held = self._safe_action.copy()
-        self._sensor_queue.clear()
+        self._sensor.reset()
+        self._actuation.reset()
         self._sim_ns += seconds_to_ns(self.config.reset_gap)
         if self._extra_pub is not None:
             self._extra_pub.publish(float64_array_message(self.layout.split(obs)[2]))
@@ -311,13 +307,13 @@ class SimBridgeNode(Node):
             else:
                 action = self._lockstep_action(tag)
             try:
-                obs, reward, terminated, truncated, info = self.task.step(action)
+                obs, reward, terminated, truncated, info = self.task.step(self._actuation(action))
             except PhysicsError as exc:
                 self.health.count("physics_errors")
                 self.get_logger().error(f"episode {episode}: {exc}; ending the episode")
                 break
             steps += 1
-            self._held = info["action"]
+            self._held = self.task.clip_action(action)   # the last command (acting or still delayed)
             self._sim_ns += self._period_ns
             total += reward
             self._reward_pub.publish(float64_message(reward))
@@ -374,25 +370,16 @@ class SimBridgeNode(Node):
 
     def _publish_observation(self, obs: np.ndarray) -> int | None:
         """Publish clock, ground truth and the (delayed) measurement; returns the published stamp."""
-        cfg = self.config
         positions, velocities, _ = self.layout.split(obs)
         names = self.layout.joint_names
         self._clock_pub.publish(clock_message(self._sim_ns))
         self._truth_pub.publish(joint_state_message(self._sim_ns, names, positions, velocities))
-        measured_p = positions + (self._rng.normal(0.0, cfg.position_noise_std, positions.shape)
-                                  if cfg.position_noise_std > 0 else 0.0)
-        measured_v = velocities + (self._rng.normal(0.0, cfg.velocity_noise_std, velocities.shape)
-                                   if cfg.velocity_noise_std > 0 else 0.0)
-        if cfg.position_quantization > 0:
-            measured_p = np.round(measured_p / cfg.position_quantization) * cfg.position_quantization
-        if cfg.velocity_quantization > 0:
-            measured_v = np.round(measured_v / cfg.velocity_quantization) * cfg.velocity_quantization
-        self._sensor_queue.append(_Measurement(self._sim_ns, measured_p, measured_v))
-        if len(self._sensor_queue) <= cfg.latency_steps:
+        reading = self._sensor.measure(self._sim_ns, positions, velocities)
+        self.health.set("dropped_measurements", self._sensor.dropped)
+        if reading is None:
             return None
-        due = self._sensor_queue.popleft()
-        self._joint_pub.publish(joint_state_message(due.stamp_ns, names, due.positions, due.velocities))
-        return due.stamp_ns
+        self._joint_pub.publish(joint_state_message(reading.stamp_ns, names, reading.positions, reading.velocities))
+        return reading.stamp_ns
 
     # -- shutdown ------------------------------------------------------------------------
     @property

@@ -80,3 +80,31 @@ def test_sensor_noise_quantization_and_latency(graph, wait_for):
         assert measured.position[0] == pytest.approx(round(true.position[0] / 0.01) * 0.01)
     velocity_error = [m.velocity[0] - t.velocity[0] for m, t in zip(states, truth)]
     assert 0.0 < np.std(velocity_error) < 2.0
+
+
+def test_position_only_encoders_per_joint_and_actuation_delay(graph, wait_for):
+    """Cart-pole with a per-joint encoder profile and commands acting one control period late."""
+    commands = {}
+
+    def answer(stamp, index):
+        commands[index] = 10.0 if index == 0 else 0.0      # one push at the start
+        return [([commands[index]], stamp)]
+
+    states = controller(graph, answer)
+    truth = graph.collect("sensor_msgs/msg/JointState", "/sim_bridge/ground_truth")
+    node = graph.start(SimBridgeNode, task="cartpole_swingup", start_delay=0.0, linger=0.5,
+                       **{"cartpole_swingup.episode_length": 4, "learning.episodes": 1,
+                          "position_quantization": [0.001, 0.1], "publish_velocity": False,
+                          "actuation_delay_steps": 1, "step_timeout": 2.0})
+    wait_for(lambda: not graph.context.ok(), timeout=20.0, what="the bridge to finish")
+    assert node.health.get("missed_steps") == 0 and len(states) == 5
+    for measured, true in zip(states, truth):
+        assert list(measured.velocity) == []
+        assert measured.position[0] == pytest.approx(round(true.position[0] / 0.001) * 0.001)
+        assert measured.position[1] == pytest.approx(round(true.position[1] / 0.1) * 0.1)
+    # The push given at step 0 acts during step 1 (the safe command 0 during step 0).
+    task = make_task("cartpole_swingup")
+    task.reset(seed=0)
+    for k, force in enumerate([0.0, 10.0, 0.0]):
+        obs = task.step(np.array([force]))[0]
+        assert list(truth[k + 1].position) + list(truth[k + 1].velocity) == pytest.approx(obs.tolist())
