@@ -170,6 +170,25 @@ class StateEstimator(abc.ABC):
         self._last_stamp = stamp
         return state
 
+    def note_input(self, stamp: float, command: Sequence[float]) -> None:
+        """Tell the estimator that ``command`` (the actuator command vector) acts from ``stamp`` on.
+
+        Estimators that model the effect of commands use it (``joint_kf`` with ``input_gain``);
+        the others ignore it. Call it in time order, before the measurements that follow.
+
+        Raises:
+            EstimatorInputError: a non-finite stamp or command (``non_finite``).
+        """
+        stamp = float(stamp)
+        command = np.asarray(command, dtype=np.float64).reshape(-1)
+        if not np.isfinite(stamp) or not np.all(np.isfinite(command)):
+            self.rejected["non_finite"] += 1
+            raise EstimatorInputError("non_finite", f"command {command.tolist()} at {stamp} s is not finite")
+        self._note_input(stamp, command)
+
+    def _note_input(self, stamp: float, command: np.ndarray) -> None:
+        """Use a validated command; ignored by default."""
+
     def _check(self, positions: np.ndarray, velocities: np.ndarray | None) -> None:
         """Estimator-specific input checks (raise :class:`EstimatorInputError`); none by default."""
 

@@ -74,6 +74,11 @@ class JointKalmanConfig:
                                         "whose mean is zero (rad/s or m/s).", low=1e-9, high=1e6)
     initial_acceleration_std: float = param(10.0, "Prior standard deviation of the acceleration at a "
                                             "(re)start (constant_acceleration only).", low=1e-9, high=1e9)
+    input_gain: float | list[float] = param(
+        0.0, "Expected jump of the acceleration (rad/s^2 or m/s^2) per unit change of the command (the "
+        "norm of the change of the command vector), fused when commands are given to note_input(): a "
+        "force or torque step makes the acceleration jump at a known time, so the filter opens up then "
+        "and can smooth hard (low process_noise) in between. 0: commands are ignored.", low=0.0, high=1e9)
     max_dt: float = param(1.0, "A gap between two measurements longer than this (s) restarts the filter "
                           "from the new position (a simulator reset teleports the robot); shorter gaps, "
                           "such as dropped messages, are predicted across.", low=1e-6, high=1e6)
@@ -143,6 +148,9 @@ class JointKalmanFilter(StateEstimator):
             raise ConfigError("joint_kf: position_noise and quantization_step are both 0 for some joint; "
                               "a noise-free measurement cannot be filtered (set either above 0)")
         self.velocity_variance = cfg.per_joint("velocity_noise", self.num_joints) ** 2
+        self._input_gain = cfg.per_joint("input_gain", self.num_joints)
+        self._last_command: np.ndarray | None = None
+        self._input_jumps: list[tuple[float, float]] = []   # (time the command acts, norm of its change)
         self.restarts = 0
         self._x: np.ndarray | None = None   # (J, n) [q, q_dot(, q_ddot)]
         self._p: np.ndarray | None = None   # (J, n, n)
@@ -178,6 +186,17 @@ class JointKalmanFilter(StateEstimator):
         super().reset()
         self._x = None
         self._p = None
+        self._last_command = None
+        self._input_jumps.clear()
+
+    def _note_input(self, stamp: float, command: np.ndarray) -> None:
+        if not np.any(self._input_gain):
+            return
+        if self._last_command is not None and command.shape == self._last_command.shape:
+            change = float(np.linalg.norm(command - self._last_command))
+            if change > 0.0:
+                self._input_jumps.append((stamp, change))
+        self._last_command = command.copy()
 
     def _estimate(self, stamp, positions, velocities):
         if not self.config.use_measured_velocity:
@@ -186,8 +205,10 @@ class JointKalmanFilter(StateEstimator):
             if self._x is not None:
                 self.restarts += 1
             self._start(positions, velocities)
+            self._input_jumps = [(t, change) for t, change in self._input_jumps if t >= stamp]
         else:
             self._predict(stamp - self._last_stamp)
+            self._open_for_input_jumps(stamp)
             self._correct(positions, velocities)
         return np.concatenate([self._x[:, 0], self._x[:, 1]])
 
@@ -210,6 +231,26 @@ class JointKalmanFilter(StateEstimator):
         f = transition_matrix(dt, self.order)
         self._x = self._x @ f.T
         self._p = f @ self._p @ f.T + self._q[:, None, None] * process_noise_matrix(dt, self.order)
+
+    def _open_for_input_jumps(self, stamp: float) -> None:
+        """Add the covariance of the acceleration steps that commands caused before ``stamp``.
+
+        A step ``da`` at time ``t_c``, ``tau = stamp - t_c`` ago, moved the state by
+        ``da * g`` with ``g = [tau^2 / 2, tau(, 1)]``: its variance ``(gain * |du|)^2 g g^T`` is
+        added (a step before the last measurement counts from that measurement).
+        """
+        if not self._input_jumps:
+            return
+        # A command acting from exactly this stamp changes nothing measured yet: it waits.
+        due = [(t, change) for t, change in self._input_jumps if t < stamp]
+        if not due:
+            return
+        self._input_jumps = [(t, change) for t, change in self._input_jumps if t >= stamp]
+        for t, change in due:
+            tau = stamp - max(t, self._last_stamp)
+            g = np.array([0.5 * tau * tau, tau, 1.0][:self.order])
+            variance = (self._input_gain * change) ** 2                 # (J,)
+            self._p = self._p + variance[:, None, None] * np.outer(g, g)
 
     def _correct(self, positions: np.ndarray, velocities: np.ndarray | None) -> None:
         if velocities is None:

@@ -9,6 +9,12 @@ Rejected with a throttled log and a counter in ``/diagnostics``: NaN/inf, wrong 
 unknown or missing joints, duplicate or out-of-order stamps, and stamps older than
 ``max_age`` on the node's clock (use ``use_sim_time: true`` next to a simulator).
 A message on ``/mbrl/reset`` resets the estimator.
+
+With ``command_topic`` set (the planner's ``/<controller>/commands``, std_msgs/Float64MultiArray),
+every command is handed to the estimator as an input acting from its tag (the stamp of the state
+it answers) or, untagged, from its arrival on the node's clock plus ``actuation_delay``: the
+``joint_kf`` with ``input_gain`` uses it to follow force steps (see
+:mod:`mbrl_ros.estimation.joint_kalman`); other estimators ignore it.
 """
 from __future__ import annotations
 
@@ -18,7 +24,13 @@ from typing import Any
 
 from mbrl_ros.config import ConfigError, param
 from mbrl_ros.estimation import ESTIMATORS, EstimatorInputError, make_estimator
-from mbrl_ros.nodes.conversions import NS_PER_S, InvalidMessageError, joint_state_message, joint_state_to_sample
+from mbrl_ros.nodes.conversions import (
+    NS_PER_S,
+    InvalidMessageError,
+    command_tag,
+    joint_state_message,
+    joint_state_to_sample,
+)
 from mbrl_ros.nodes.diagnostics import NodeHealth
 from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
 from mbrl_ros.nodes.runner import run_node
@@ -43,6 +55,10 @@ class StateEstimatorNodeConfig:
     input_topic: str = param("/joint_states", "sensor_msgs/JointState input.")
     output_topic: str = param("/mbrl/state", "sensor_msgs/JointState output with positions and velocities.")
     diagnostics_period: float = param(1.0, "Seconds between two /diagnostics messages.", low=0.01, high=3600.0)
+    command_topic: str = param("", "std_msgs/Float64MultiArray actuator commands given to the estimator as "
+                               "inputs (e.g. /effort_controller/commands); empty: none.")
+    actuation_delay: float = param(0.0, "Seconds between a command's tag (or arrival) and the time it acts.",
+                                   low=0.0, high=10.0)
 
 
 class StateEstimatorNode(Node):
@@ -64,6 +80,9 @@ class StateEstimatorNode(Node):
         self.create_subscription(msg("sensor_msgs/msg/JointState"), self.config.input_topic,
                                  self._on_joint_state, 10)
         self.create_subscription(msg("std_msgs/msg/Empty"), RESET_TOPIC, self._on_reset, 10)
+        if self.config.command_topic:
+            self.create_subscription(msg("std_msgs/msg/Float64MultiArray"), self.config.command_topic,
+                                     self._on_command, 10)
         self.create_timer(self.config.diagnostics_period, self._publish_diagnostics,
                           clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.get_logger().info(f"{self.config.estimator}: {self.config.input_topic} -> {self.config.output_topic}")
@@ -114,6 +133,19 @@ class StateEstimatorNode(Node):
         self._publisher.publish(joint_state_message(sample.stamp_ns, self.joint_names, state[:j], state[j:],
                                                     frame_id=message.header.frame_id))
         self.health.count("published")
+
+    def _on_command(self, message: Any) -> None:
+        if self.estimator is None or self._origin_ns is None:
+            return  # no measurement yet: nothing to relate the command to
+        tag = command_tag(message)
+        acts_ns = (tag if tag is not None else self.get_clock().now().nanoseconds) + round(
+            self.config.actuation_delay * NS_PER_S)
+        try:
+            self.estimator.note_input((acts_ns - self._origin_ns) / NS_PER_S, list(message.data))
+        except EstimatorInputError as exc:
+            self.health.reject("commands", exc.reason, str(exc))
+            return
+        self.health.count("commands")
 
     def _on_reset(self, _message: Any) -> None:
         if self.estimator is not None:

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from mbrl_ros.nodes.conversions import joint_state_message, stamp_to_ns
+from mbrl_ros.nodes.conversions import command_message, joint_state_message, stamp_to_ns
 from mbrl_ros.nodes.state_estimator import StateEstimatorNode
 from mbrl_ros.ros.compat import msg
 
@@ -60,3 +60,29 @@ def test_stale_measurements_are_rejected(graph, wait_for):
     assert states[0].velocity == pytest.approx([1.0])
     pub.publish(joint_state_message(now_ns + 1000, ["j"], [0.0]))                     # no velocity
     wait_for(lambda: node.health.get("rejected.joint_states.missing_velocity") == 1, what="the rejection")
+
+
+def test_commands_reach_the_joint_kf_as_inputs(graph, wait_for):
+    """Commands on command_topic open the filter at their tag; a NaN command is rejected and counted."""
+    node = graph.start(StateEstimatorNode, estimator="joint_kf", joint_names=["a"], max_age=0.0,
+                       command_topic="/effort_controller/commands",
+                       **{"joint_kf.model": "constant_acceleration", "joint_kf.input_gain": 2.0})
+    states = graph.collect("sensor_msgs/msg/JointState", "/mbrl/state")
+    pub = graph.publisher("sensor_msgs/msg/JointState", "/joint_states")
+    commands = graph.publisher("std_msgs/msg/Float64MultiArray", "/effort_controller/commands")
+    wait_for(lambda: pub.get_subscription_count() > 0 and commands.get_subscription_count() > 0,
+             what="the estimator to subscribe")
+    pub.publish(joint_state_message(1_000_000_000, ["a"], [0.0]))
+    wait_for(lambda: len(states) == 1, what="the first state")
+    commands.publish(command_message([1.0], 1_000_000_000))
+    commands.publish(command_message([4.0], 1_000_000_000))
+    bad = command_message([0.0], 1_000_000_000)
+    bad.data = [math.nan]
+    commands.publish(bad)
+    wait_for(lambda: node.health.get("commands") == 2 and node.health.snapshot().get(
+        "rejected.commands.non_finite") == 1, what="the commands")
+    # The change 1 -> 4 acts from t = 0 s (relative to the first message): one pending step of 3.
+    assert node.estimator._input_jumps == [(0.0, 3.0)]
+    pub.publish(joint_state_message(1_050_000_000, ["a"], [0.01]))
+    wait_for(lambda: len(states) == 2, what="the second state")
+    assert node.estimator._input_jumps == []
