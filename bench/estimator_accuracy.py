@@ -42,6 +42,8 @@ import mbrl_ros.estimation.joint_kalman  # noqa: E402,F401  (registers joint_kf)
 from mbrl_ros.estimation.rigid_body_ekf import RigidBodyEKF, simulate_flight  # noqa: E402
 from mbrl_ros.tasks import make_task  # noqa: E402
 
+#: Input gains tried per joint (acceleration jump per unit force change, (m/s^2 or rad/s^2) / N).
+INPUT_GAIN_GRID = np.logspace(-2, 1, 7).tolist()
 #: Process-noise densities tried per joint (half-decade steps).
 Q_GRID = {"constant_velocity": np.logspace(-2, 10, 25).tolist(),
           "constant_acceleration": np.logspace(0, 11, 23).tolist()}
@@ -50,8 +52,9 @@ Q_GRID = {"constant_velocity": np.logspace(-2, 10, 25).tolist(),
 # -- (a) joint velocities on the cart-pole -------------------------------------------------------
 
 def cartpole_episode(task, seed: int, actions: str, rate: float, jitter: float, drop: float
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stamps (N,), true positions (N, 2) and velocities (N, 2) sampled at ``rate`` Hz over one episode.
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+    """Stamps (N,), true positions (N, 2) and velocities (N, 2) sampled at ``rate`` Hz over one episode,
+    and the commands: ``(time it acts from, force (1,))`` per control step.
 
     The physics runs at a finer step than the samples: MuJoCo's semi-implicit Euler makes
     ``(qpos[k+1] - qpos[k]) / dt`` equal ``qvel[k+1]`` exactly, so sampling every physics step would
@@ -65,12 +68,19 @@ def cartpole_episode(task, seed: int, actions: str, rate: float, jitter: float, 
     stamps, positions, velocities = [physics.time], [physics.qpos], [physics.qvel]
     frequency, phase = rng.uniform(0.3, 1.5), rng.uniform(0.0, 2 * np.pi)
     next_sample = steps_per_sample
+    commands = []
     for step in range(task.spec.episode_length):
         t = step * task.spec.control_period
         if actions == "random":
             force = rng.uniform(-limit, limit)
+        elif actions == "centered":
+            # Random force steps plus a spring-damper towards the rail's middle, so the cart never
+            # hits the end stops (whose impacts no smooth motion model, and no controller, sees).
+            force = float(np.clip(rng.uniform(-limit, limit) - 6.0 * physics.qpos[0] - 3.0 * physics.qvel[0],
+                                  -limit, limit))
         else:
             force = limit * np.sin(2 * np.pi * frequency * t + phase)
+        commands.append((physics.time, np.array([force])))
         for sub in range(task.frame_skip):
             physics.step([force])
             if step * task.frame_skip + sub + 1 >= next_sample:
@@ -79,7 +89,7 @@ def cartpole_episode(task, seed: int, actions: str, rate: float, jitter: float, 
                     stamps.append(physics.time)
                     positions.append(physics.qpos)
                     velocities.append(physics.qvel)
-    return np.array(stamps), np.array(positions), np.array(velocities)
+    return np.array(stamps), np.array(positions), np.array(velocities), commands
 
 
 def encoder(positions: np.ndarray, steps: np.ndarray, noise_counts: float, rng) -> np.ndarray:
@@ -90,9 +100,15 @@ def encoder(positions: np.ndarray, steps: np.ndarray, noise_counts: float, rng) 
 def velocity_errors(name: str, config: dict, episodes) -> np.ndarray:
     """Velocity errors (N, J) of one estimator over all episodes (first sample of each left out)."""
     errors = []
-    for stamps, measured, true_velocity in episodes:
+    for stamps, measured, true_velocity, commands in episodes:
         est = make_estimator(name, config, num_joints=measured.shape[1])
-        estimates = np.array([est.update(t, z)[measured.shape[1]:] for t, z in zip(stamps, measured)])
+        pending = list(commands)
+        estimates = []
+        for t, z in zip(stamps, measured):
+            while pending and pending[0][0] <= t:     # commands reach the estimator as they are sent
+                est.note_input(*pending.pop(0))
+            estimates.append(est.update(t, z)[measured.shape[1]:])
+        estimates = np.array(estimates)
         errors.append(estimates[1:] - true_velocity[1:])
     return np.concatenate(errors)
 
@@ -110,9 +126,9 @@ def joint_benchmark(args) -> dict:
     def episodes(seeds):
         out = []
         for seed in seeds:
-            stamps, positions, velocities = cartpole_episode(task, seed, args.actions, args.rate, args.jitter,
-                                                             args.drop)
-            out.append((stamps, encoder(positions, steps, args.noise_counts, rng), velocities))
+            stamps, positions, velocities, commands = cartpole_episode(task, seed, args.actions, args.rate,
+                                                                       args.jitter, args.drop)
+            out.append((stamps, encoder(positions, steps, args.noise_counts, rng), velocities, commands))
         return out
 
     tuning = episodes(range(1000, 1000 + args.tuning_episodes))
@@ -137,6 +153,17 @@ def joint_benchmark(args) -> dict:
         if any(i in (0, len(grid) - 1) for i in scores.argmin(axis=0)):
             print(f"# warning: the best process_noise of {model} is at the edge of the grid: {best}")
         rows[f"joint_kf {model}"] = ("joint_kf", {**base, "model": model, "process_noise": best})
+    if args.input_aware:
+        # The same filters told when the force changes (the command the estimator node reads from
+        # /<controller>/commands): process_noise and input_gain picked per joint on a joint grid.
+        for model, grid in Q_GRID.items():
+            pairs = [(q, g) for q in grid[::2] for g in INPUT_GAIN_GRID]
+            scores = np.array([rmse(velocity_errors(
+                "joint_kf", {**base, "model": model, "process_noise": q, "input_gain": g}, tuning)) for q, g in pairs])
+            best = [pairs[i] for i in scores.argmin(axis=0)]
+            rows[f"joint_kf {model} + commands"] = ("joint_kf", {
+                **base, "model": model, "process_noise": [float(f"{q:.3g}") for q, _ in best],
+                "input_gain": [float(f"{g:.3g}") for _, g in best]})
     results = {}
     print(f"{'estimator':38s} {'x_dot RMSE m/s':>15s} {'theta_dot RMSE rad/s':>21s} {'us/update':>10s}  "
           "process_noise (x, theta)")
@@ -149,10 +176,10 @@ def joint_benchmark(args) -> dict:
         print(f"{label:38s} {results[label]['rmse'][0]:15.4f} {results[label]['rmse'][1]:21.4f} "
               f"{per_update:10.1f}  {config.get('process_noise', '')}")
     fd = np.array(results["finite_difference order 1"]["rmse"])
-    for model in Q_GRID:
-        ratio = fd / np.array(results[f"joint_kf {model}"]["rmse"])
-        results[f"joint_kf {model}"]["ratio_vs_finite_difference"] = ratio.tolist()
-        print(f"ratio finite_difference(order 1) / joint_kf {model}: x_dot {ratio[0]:.2f}x, "
+    for label in [k for k in results if k.startswith("joint_kf")]:
+        ratio = fd / np.array(results[label]["rmse"])
+        results[label]["ratio_vs_finite_difference"] = ratio.tolist()
+        print(f"ratio finite_difference(order 1) / {label}: x_dot {ratio[0]:.2f}x, "
               f"theta_dot {ratio[1]:.2f}x")
     return {"config": vars(args), "estimators": results}
 
@@ -233,11 +260,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--episodes", type=int, default=10, help="cart-pole evaluation episodes")
     parser.add_argument("--tuning-episodes", type=int, default=3, help="cart-pole episodes to pick q on")
-    parser.add_argument("--actions", choices=["random", "sinusoid"], default="random")
+    parser.add_argument("--actions", choices=["centered", "random", "sinusoid"], default="centered",
+                        help="centered: random force steps (uniform over the limits, new every control period) "
+                             "plus a spring towards the middle of the rail; random: the same without the spring "
+                             "(the cart hits the end stops); sinusoid: a slow sine force")
     parser.add_argument("--physics-timestep", type=float, default=0.001, help="MuJoCo step (s)")
     parser.add_argument("--rate", type=float, default=100.0, help="joint_states rate (Hz)")
     parser.add_argument("--jitter", type=float, default=0.0, help="sample period jitter (fraction)")
     parser.add_argument("--drop", type=float, default=0.0, help="probability that a sample is lost")
+    parser.add_argument("--input-aware", action=argparse.BooleanOptionalAction, default=True,
+                        help="also tune and report joint_kf told the command changes (input_gain)")
     parser.add_argument("--counts-per-rev", type=int, default=4096)
     parser.add_argument("--pulley-radius", type=float, default=0.01, help="slider belt pulley radius (m)")
     parser.add_argument("--noise-counts", type=float, default=1.0, help="encoder noise std in counts")
