@@ -90,12 +90,15 @@ class Planner(abc.ABC):
         objective: maps ``(obs (O,), actions (N, H, A))`` to returns ``(N,)``.
         device: torch device.
         seed: seed of the planner's own random generator.
+        nominal_action: ``(A,)`` action inside the bounds that plans start from (:meth:`reset`)
+            and are extended with (:meth:`shift`), e.g. a quadrotor's hover thrust
+            (``TaskSpec.nominal_action``); ``None``: the middle of the bounds.
     """
 
     Config: type = None  # set by subclasses
 
     def __init__(self, config, action_low, action_high, horizon: int, objective: Objective, *,
-                 device: torch.device | str = "cpu", seed: int = 0):
+                 device: torch.device | str = "cpu", seed: int = 0, nominal_action=None):
         if self.Config is None:
             raise TypeError(f"{type(self).__name__} must define a Config dataclass")
         self.config = config if isinstance(config, self.Config) else from_dict(self.Config, config or {})
@@ -111,6 +114,18 @@ class Planner(abc.ABC):
         self.objective = objective
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self._mid = (self.low + self.high) / 2
+        if nominal_action is None:
+            self.nominal = self._mid.clone()
+        else:
+            self.nominal = torch.as_tensor(nominal_action, dtype=torch.float32, device=self.device).reshape(-1)
+            if self.nominal.shape != self.low.shape:
+                raise ValueError(f"nominal_action must have one entry per action ({self.act_dim}), "
+                                 f"got shape {tuple(self.nominal.shape)}")
+            eps = 1e-6 * (self.high - self.low)  # float32 rounding of a nominal action on a bound
+            if not bool(((self.nominal >= self.low - eps) & (self.nominal <= self.high + eps)).all()):
+                raise ValueError(f"nominal_action {self.nominal.tolist()} must lie within the action bounds "
+                                 f"{self.low.tolist()} .. {self.high.tolist()}")
+            self.nominal = torch.minimum(torch.maximum(self.nominal, self.low), self.high)
         self._half_range = (self.high - self.low) / 2
         self._iteration_start: float | None = None
         self._iteration_seconds = 0.0  # duration of the last optimizer iteration (deadline prediction)
@@ -118,19 +133,22 @@ class Planner(abc.ABC):
 
     # -- warm start -----------------------------------------------------
     def reset(self) -> None:
-        """Forget the warm start (new episode)."""
-        self.mean = self._mid.expand(self.horizon, -1).clone()
+        """Forget the warm start (new episode): the plan becomes the nominal action at every step."""
+        self.mean = self.nominal.expand(self.horizon, -1).clone()
         self._after_reset()
 
     def _after_reset(self) -> None:
         """Hook for planner-specific state."""
 
     def shift(self, steps: int = 1) -> None:
-        """Advance the warm start by ``steps`` control steps (after applying ``actions[0]``)."""
+        """Advance the warm start by ``steps`` control steps (after applying ``actions[0]``).
+
+        The freed steps at the end of the plan get the nominal action.
+        """
         if steps <= 0:
             return
         steps = min(steps, self.horizon)
-        self.mean = torch.cat([self.mean[steps:], self._mid.expand(steps, -1)], dim=0)
+        self.mean = torch.cat([self.mean[steps:], self.nominal.expand(steps, -1)], dim=0)
         self._after_shift(steps)
 
     def _after_shift(self, steps: int) -> None:
@@ -174,7 +192,13 @@ class Planner(abc.ABC):
 
 
 def make_planner(name: str, config: Mapping | None, *, action_low, action_high, horizon: int,
-                 objective: Objective, device: torch.device | str = "cpu", seed: int = 0) -> Planner:
-    """Build a registered planner by name, validating its config."""
+                 objective: Objective, device: torch.device | str = "cpu", seed: int = 0,
+                 nominal_action=None) -> Planner:
+    """Build a registered planner by name, validating its config.
+
+    ``nominal_action`` (``(A,)`` or None) is what plans start from and are extended with;
+    pass the task's ``spec.nominal_action``.
+    """
     cls = PLANNERS.get(name)
-    return cls(config or {}, action_low, action_high, horizon, objective, device=device, seed=seed)
+    return cls(config or {}, action_low, action_high, horizon, objective, device=device, seed=seed,
+               nominal_action=nominal_action)

@@ -51,7 +51,7 @@ class ICEMPlanner(Planner):
 
     def _after_shift(self, steps: int) -> None:
         if self._elites is not None:
-            tail = self._mid.expand(self._elites.shape[0], steps, -1)
+            tail = self.nominal.expand(self._elites.shape[0], steps, -1)
             self._elites = torch.cat([self._elites[:, steps:], tail], dim=1)
 
     def population_at(self, iteration: int) -> int:

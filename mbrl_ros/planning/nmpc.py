@@ -187,11 +187,12 @@ class NMPCPlanner(Planner):
     Config = NMPCConfig
 
     def __init__(self, config, action_low, action_high, horizon, objective, *, device="cpu", seed=0,
-                 casadi_reward: CasadiReward | None = None):
+                 nominal_action=None, casadi_reward: CasadiReward | None = None):
         self._states: np.ndarray | None = None
         self._lam_x: np.ndarray | None = None
         self._lam_g: np.ndarray | None = None
-        super().__init__(config, action_low, action_high, horizon, objective, device=device, seed=seed)
+        super().__init__(config, action_low, action_high, horizon, objective, device=device, seed=seed,
+                         nominal_action=nominal_action)
         if casadi_reward is None:
             reward_fn = getattr(objective, "reward_fn", None)
             if reward_fn is None:

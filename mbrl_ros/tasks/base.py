@@ -26,6 +26,9 @@ class TaskSpec:
         control_period: seconds between two actions.
         episode_length: steps per episode (``truncated`` becomes True at that step).
         angle_indices: observation entries that are angles in rad (models encode them as sin/cos).
+        nominal_action: the action to expect when nothing happens (a quadrotor's hover thrust),
+            same length as ``action_names`` and inside the bounds; planners start and extend their
+            plans with it and exploration centres on it. ``None``: the middle of the bounds.
     """
 
     name: str
@@ -36,6 +39,7 @@ class TaskSpec:
     control_period: float
     episode_length: int
     angle_indices: tuple[int, ...] = ()
+    nominal_action: tuple[float, ...] | None = None
 
     def __post_init__(self):
         if len(self.action_low) != len(self.action_names) or len(self.action_high) != len(self.action_names):
@@ -46,6 +50,13 @@ class TaskSpec:
             raise ValueError(f"{self.name}: control_period and episode_length must be positive")
         if any(not 0 <= i < len(self.observation_names) for i in self.angle_indices):
             raise ValueError(f"{self.name}: angle_indices out of range")
+        if self.nominal_action is not None:
+            if len(self.nominal_action) != len(self.action_names):
+                raise ValueError(f"{self.name}: nominal_action has {len(self.nominal_action)} entries, "
+                                 f"expected one per action ({len(self.action_names)})")
+            if any(not lo <= v <= hi for v, lo, hi in zip(self.nominal_action, self.action_low, self.action_high)):
+                raise ValueError(f"{self.name}: nominal_action {self.nominal_action} must lie within the "
+                                 f"action bounds {self.action_low} .. {self.action_high}")
 
     @property
     def obs_dim(self) -> int:
@@ -54,6 +65,12 @@ class TaskSpec:
     @property
     def act_dim(self) -> int:
         return len(self.action_names)
+
+    def nominal(self) -> np.ndarray:
+        """The nominal action ``(A,)`` (float64): ``nominal_action``, else the middle of the bounds."""
+        if self.nominal_action is not None:
+            return np.asarray(self.nominal_action, dtype=np.float64)
+        return (np.asarray(self.action_low, dtype=np.float64) + np.asarray(self.action_high, dtype=np.float64)) / 2
 
     def action_bounds(self, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         """``(low, high)`` float32 tensors of shape ``(A,)``."""

@@ -206,3 +206,72 @@ def test_a_slow_plan_does_not_starve_the_next_ones(monkeypatch):
     assert planner.plan(X0, deadline=clock[0] + 0.04).iterations == 1  # overran once
     cost[0] = 0.01
     assert planner.plan(X0, deadline=clock[0] + 0.04).iterations == 3  # back to full plans
+
+
+# -- nominal action (TaskSpec.nominal_action, e.g. a quadrotor's hover thrust) --------------------
+NOMINAL_LOW, NOMINAL_HIGH, NOMINAL = [-1.0], [2.0], [1.5]
+
+
+@pytest.mark.parametrize("name", sorted(PLANNERS.names()))
+def test_nominal_action_starts_and_extends_the_plan(name):
+    planner = make_planner(name, KNOWN_ANSWER_CONFIGS[name], action_low=NOMINAL_LOW, action_high=NOMINAL_HIGH,
+                           horizon=HORIZON, objective=linear_objective(), seed=0, nominal_action=NOMINAL)
+    assert torch.equal(planner.mean, torch.full((HORIZON, 1), 1.5))
+    # A deadline already past returns the nominal plan untouched.
+    late = planner.plan(X0, deadline=time.perf_counter() - 1.0)
+    assert late.iterations == 0 and torch.equal(late.actions, torch.full((HORIZON, 1), 1.5))
+    planner.plan(X0)
+    planner.shift(3)
+    assert torch.equal(planner.mean[-3:], torch.full((3, 1), 1.5))
+    planner.reset()
+    assert torch.equal(planner.mean, torch.full((HORIZON, 1), 1.5))
+
+
+@pytest.mark.parametrize("name", sorted(PLANNERS.names()))
+def test_without_nominal_action_plans_start_mid_range(name):
+    planner = make_planner(name, KNOWN_ANSWER_CONFIGS[name], action_low=NOMINAL_LOW, action_high=NOMINAL_HIGH,
+                           horizon=HORIZON, objective=linear_objective(), seed=0)
+    assert torch.equal(planner.mean, torch.full((HORIZON, 1), 0.5))
+    planner.shift(2)
+    assert torch.equal(planner.mean[-2:], torch.full((2, 1), 0.5))
+
+
+def test_icem_fills_shifted_elites_with_the_nominal_action():
+    planner = make_planner("icem", {}, action_low=NOMINAL_LOW, action_high=NOMINAL_HIGH, horizon=HORIZON,
+                           objective=linear_objective(), seed=0, nominal_action=NOMINAL)
+    planner.plan(X0)
+    elites = planner._elites.clone()
+    planner.shift(2)
+    assert torch.equal(planner._elites[:, :-2], elites[:, 2:])
+    assert torch.equal(planner._elites[:, -2:], torch.full((elites.shape[0], 2, 1), 1.5))
+
+
+@pytest.mark.parametrize("name,config", [("cem", {"init_std": 0.05, "iterations": 1}),
+                                         ("icem", {"init_std": 0.05, "iterations": 1}),
+                                         ("mppi", {"noise_std": 0.05, "iterations": 1})])
+def test_nominal_action_puts_a_narrow_search_where_the_answer_is(name, config):
+    """Known answer: the best action is the constant 0.1 (near the low bound of [0, 1]).
+
+    A narrow first search (std 5% of the half range) reaches it from a nominal of 0.1 but
+    not from the middle of the range, which is why a hover thrust far from mid-range
+    needs the nominal action.
+    """
+    def objective(obs, actions):  # (N, H, A) -> (N,)
+        return -((actions - 0.1) ** 2).sum((1, 2))
+
+    kwargs = dict(action_low=[0.0], action_high=[1.0], horizon=5, objective=objective, seed=0)
+    with_nominal = make_planner(name, config, nominal_action=[0.1], **kwargs).plan(X0).actions
+    from_mid = make_planner(name, config, **kwargs).plan(X0).actions
+    assert float((with_nominal - 0.1).abs().max()) < 0.05
+    assert float((from_mid - 0.1).abs().min()) > 0.2  # measured >= 0.30 (icem's colored noise reaches farthest)
+
+
+def test_bad_nominal_action_raises_clear_errors():
+    kwargs = dict(action_low=[-1.0, 0.0], action_high=[1.0, 1.0], horizon=3, objective=linear_objective())
+    with pytest.raises(ValueError, match="one entry per action"):
+        make_planner("cem", {}, nominal_action=[0.0], **kwargs)
+    with pytest.raises(ValueError, match="within the action bounds"):
+        make_planner("cem", {}, nominal_action=[0.0, 1.5], **kwargs)
+    # On a bound is allowed (a float64 bound rounds to float32).
+    assert torch.equal(make_planner("cem", {}, nominal_action=[1.0, 0.0], **kwargs).mean[0],
+                       torch.tensor([1.0, 0.0]))

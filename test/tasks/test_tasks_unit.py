@@ -327,3 +327,17 @@ def test_gym_task_needs_bounds():
     task = GymTask("nospace", NoSpace(), lambda o, a, n: o[..., 0], control_period=0.1, episode_length=5,
                    action_low=[-2.0], action_high=[2.0])
     assert task.spec.obs_dim == 1 and task.spec.action_high == (2.0,)
+
+
+def test_task_spec_nominal_action_defaults_to_mid_range_and_is_validated():
+    from mbrl_ros.tasks.base import TaskSpec
+
+    base = dict(name="t", observation_names=("x",), action_names=("a", "b"), action_low=(0.0, -2.0),
+                action_high=(1.0, 2.0), control_period=0.1, episode_length=10)
+    np.testing.assert_array_equal(TaskSpec(**base).nominal(), [0.5, 0.0])
+    np.testing.assert_array_equal(TaskSpec(**base, nominal_action=(0.25, 2.0)).nominal(), [0.25, 2.0])
+    with pytest.raises(ValueError, match="one per action"):
+        TaskSpec(**base, nominal_action=(0.25,))
+    with pytest.raises(ValueError, match="within the action bounds"):
+        TaskSpec(**base, nominal_action=(1.5, 0.0))
+    assert make_task("cartpole_swingup").spec.nominal_action is None
