@@ -105,6 +105,9 @@ class QuadrotorConfig(MujocoTaskConfig):
     hover_point: tuple[float, ...] = param((0.0, 0.0, 1.0), "Hover point (x, y, z) in m; the hover "
                                            "target and the centre of the start states.",
                                            low=-1000.0, high=1000.0)
+    crash_distance: float = param(0.0, "End the episode (terminated) once the drone is farther than this "
+                                  "from the current target, in m, as a geofence or the ground would; "
+                                  "0 never ends it early.", low=0.0, high=1000.0)
 
     def __post_init__(self):
         super().__post_init__()
@@ -166,6 +169,7 @@ class QuadrotorTask(MujocoTask):
         if self.config.action_mode == "thrust_torques":
             self._use_wrench_actions()
         self._hover_action = self._hover_action_for_mode()
+        self.spec = dataclasses.replace(self.spec, nominal_action=tuple(float(v) for v in self._hover_action))
 
     # -- model -----------------------------------------------------------
     def _edit_spec(self, spec: mujoco.MjSpec, config: QuadrotorConfig) -> None:
@@ -258,10 +262,17 @@ class QuadrotorTask(MujocoTask):
         """Hold the clipped ``action`` (A,) for one control period (see :meth:`MujocoTask.step`).
 
         ``info["rotor_thrusts"]`` holds the four rotor thrusts (N) that were applied. Rollouts
-        keep the target that ``obs`` holds (waypoint switches are not predicted).
+        keep the target that ``obs`` holds (waypoint switches are not predicted). With
+        ``crash_distance > 0`` the episode ends (``terminated``) when the drone is farther than
+        that from the target it was flying to.
         """
+        obs = self._obs
         next_obs, reward, terminated, truncated, info = super().step(action)
         info["rotor_thrusts"] = info["ctrl"]
+        if self.config.crash_distance > 0:
+            target = self.target(torch.as_tensor(obs)).numpy()
+            info["crashed"] = bool(np.linalg.norm(next_obs[:3] - target) > self.config.crash_distance)
+            terminated = terminated or info["crashed"]
         return next_obs, reward, terminated, truncated, info
 
     # -- costs -------------------------------------------------------------

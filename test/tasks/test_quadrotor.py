@@ -91,6 +91,39 @@ def test_free_fall_follows_gravity():
     np.testing.assert_allclose(obs[10:13], 0.0, atol=1e-12)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_nominal_action_is_the_hover_action(mode):
+    task = make_task("quadrotor_hover", action_mode=mode, thrust_to_weight=3.0)
+    np.testing.assert_allclose(task.spec.nominal_action, task.hover_action, rtol=1e-15)
+    np.testing.assert_allclose(task.spec.nominal(), task.hover_action, rtol=1e-15)
+    if mode == "rotor_thrusts":  # at thrust-to-weight 3 hover is a third of the range, not the middle
+        np.testing.assert_allclose(task.spec.nominal(), [task.max_rotor_thrust / 3] * 4, rtol=1e-12)
+
+
+def test_crash_distance_ends_a_free_fall():
+    task = make_task("quadrotor_hover", crash_distance=1.0)
+    task.reset(seed=0)
+    task.set_observation(_level_obs(task.config.hover_point))
+    dt, g, k = task.physics.timestep, task.gravity, task.frame_skip
+    # Free fall drop after n physics steps: g dt^2 n (n + 1) / 2 (see test_free_fall_follows_gravity).
+    expected = next(s for s in range(1, 100) if g * dt ** 2 * (s * k) * (s * k + 1) / 2 > 1.0)
+    drops = []
+    for step in range(1, expected + 1):
+        obs, _, terminated, truncated, info = task.step(np.zeros(4))
+        drops.append(task.config.hover_point[2] - obs[2])
+        assert terminated == (step == expected) and info["crashed"] == terminated and not truncated
+    assert drops[-2] <= 1.0 < drops[-1]
+
+
+def test_no_crash_distance_never_terminates():
+    task = make_task("quadrotor_hover")
+    task.reset(seed=0)
+    for _ in range(task.spec.episode_length):
+        _, _, terminated, truncated, info = task.step(np.zeros(4))
+        assert not terminated and "crashed" not in info
+    assert truncated
+
+
 # -- mixer -----------------------------------------------------------------------
 def test_mixer_collective_thrust_and_yaw_patterns():
     task = make_task("quadrotor_hover", action_mode="thrust_torques")
