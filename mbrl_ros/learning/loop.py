@@ -1,6 +1,7 @@
 """The in-process Dyna/PETS learning loop: collect, train the model, plan with MPC.
 
-1. ``seed_episodes`` episodes of uniformly random actions;
+1. ``seed_episodes`` episodes of random actions (uniform within the bounds, or
+   around the task's nominal action with ``seed_action_std > 0``);
 2. train the dynamics model on everything collected;
 3. run an episode with MPC on the model (re-planning every control step,
    warm-started by shifting the previous plan);
@@ -30,8 +31,13 @@ class LearningConfig:
     """Settings of one learning run."""
 
     episodes: int = param(10, "episodes in total, random seed episodes included", low=1, high=100000)
-    seed_episodes: int = param(1, "episodes of uniformly random actions before the first model", low=0,
+    seed_episodes: int = param(1, "episodes of random actions before the first model", low=0,
                                high=1000)
+    seed_action_std: float = param(
+        0.0, "random actions of the seed episodes: 0 draws them uniformly within the bounds; above 0 they "
+        "are the task's nominal action (e.g. hover thrust) plus Gaussian noise with this std, as a fraction "
+        "of the half action range, clipped to the bounds (for systems a uniform episode crashes)",
+        low=0.0, high=10.0)
     horizon: int = param(20, "planning horizon (control steps)", low=1, high=1000)
     plan_deadline: float = param(0.0, "seconds per plan before returning the best so far (0: no deadline)",
                                  low=0.0, high=60.0)
@@ -115,7 +121,9 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
                  learning: Mapping | LearningConfig | None = None, task_config: Mapping | None = None,
                  planner_config: Mapping | None = None, model_config: Mapping | None = None,
                  on_episode: Callable[[EpisodeRecord], None] | None = None,
-                 on_step: Callable[[], None] | None = None) -> LearningRun:
+                 on_step: Callable[[], None] | None = None,
+                 on_transition: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None
+                 ) -> LearningRun:
     """Run the PETS loop on a registered task and return the curve, model and data.
 
     Args:
@@ -127,6 +135,8 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
         task_config, planner_config, model_config: component parameters.
         on_episode: called with each finished :class:`EpisodeRecord`.
         on_step: called after every environment step (progress bars).
+        on_transition: called with ``(obs (O,), action (A,), next_obs (O,))`` after every
+            environment step (per-step metrics such as a tracking error).
     """
     cfg = learning if isinstance(learning, LearningConfig) else from_dict(LearningConfig, learning or {})
     torch.set_num_threads(cfg.threads)
@@ -140,14 +150,23 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
     gen = torch.Generator(device=cfg.device).manual_seed(seed)
     objective = TrajectoryObjective(dyn, task.reward, generator=gen)
     mpc = make_planner(planner, planner_config, action_low=spec.action_low, action_high=spec.action_high,
-                       horizon=cfg.horizon, objective=objective, device=cfg.device, seed=seed)
+                       horizon=cfg.horizon, objective=objective, device=cfg.device, seed=seed,
+                       nominal_action=spec.nominal_action)
     data = TransitionBuffer(spec.obs_dim, spec.act_dim)
     rng = np.random.default_rng(seed)
     records: list[EpisodeRecord] = []
     low, high = np.asarray(spec.action_low), np.asarray(spec.action_high)
+    nominal, half_range = spec.nominal(), (high - low) / 2
+
+    def random_action(_obs):
+        if cfg.seed_action_std > 0:
+            return np.clip(nominal + cfg.seed_action_std * half_range * rng.standard_normal(len(low)), low, high)
+        return rng.uniform(low, high)
 
     def store(obs, action, next_obs):
         data.add(obs, action, next_obs)
+        if on_transition is not None:
+            on_transition(obs, action, next_obs)
         if on_step is not None:
             on_step()
 
@@ -158,7 +177,7 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
         misses = 0
         random_episode = learned and episode < cfg.seed_episodes
         if random_episode:
-            ret = run_episode(task, episode_seed, lambda _obs: rng.uniform(low, high), store)
+            ret = run_episode(task, episode_seed, random_action, store)
         else:
             mpc.reset()
 
