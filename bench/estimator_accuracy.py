@@ -11,7 +11,8 @@ picked per joint from a grid on separate tuning episodes (seeds from 1000),
 then evaluated on the evaluation episodes, so the ratio is not fitted to the
 data it reports.
 
-(b) The rigid-body EKF on a synthetic quadrotor flight
+(b) The rigid-body EKF on a synthetic quadrotor flight (``rigid_body``) and on the
+MuJoCo quadrotor flown by a geometric controller (``quadrotor``, :func:`mujoco_flight`)
 (:func:`mbrl_ros.estimation.rigid_body_ekf.simulate_flight`: IMU at 200 Hz with
 noise and bias random walk, motion-capture poses at 50 Hz): position, velocity
 and attitude RMSE after a 3 s settling time, the normalized estimation error
@@ -39,7 +40,11 @@ from common import environment_header  # noqa: E402
 from mbrl_ros.estimation import make_estimator  # noqa: E402
 from mbrl_ros.estimation import quaternion as quat  # noqa: E402
 import mbrl_ros.estimation.joint_kalman  # noqa: E402,F401  (registers joint_kf)
-from mbrl_ros.estimation.rigid_body_ekf import RigidBodyEKF, simulate_flight  # noqa: E402
+from mbrl_ros.estimation.rigid_body_ekf import (  # noqa: E402
+    RigidBodyEKF,
+    sample_imu_and_poses,
+    simulate_flight,
+)
 from mbrl_ros.tasks import make_task  # noqa: E402
 
 #: Input gains tried per joint (acceleration jump per unit force change, (m/s^2 or rad/s^2) / N).
@@ -227,22 +232,79 @@ def flight_metrics(flight, estimates, settle: float) -> dict:
             "position_nees": nees(dp, slice(0, 3)), "attitude_nees": nees(dtheta, slice(6, 9))}
 
 
-def ekf_benchmark(args) -> dict:
-    settings = dict(duration=args.flight_duration, imu_rate=200.0, pose_rate=50.0)
-    flight0 = simulate_flight(**settings, seed=0)
+def mujoco_flight(duration: float, seed: int, imu_rate: float = 200.0, pose_rate: float = 50.0):
+    """The MuJoCo quadrotor (``quadrotor_hover``, thrust + body torques) flying a smooth 3D path.
+
+    A geometric controller (position PD -> thrust vector, attitude error on SO(3) -> torques; Lee
+    et al. 2010) at ``imu_rate`` tracks ``hover point + (0.5 sin 0.5t, 0.4 sin(0.7t+1), 0.2 sin 0.9t)``
+    m from a seeded random start. The true state is taken at every control step; the specific force
+    is ``R^T ((v_k - v_{k-1}) / dt - g)`` (the integrator's mean acceleration over the step). The
+    sensors are sampled by :func:`sample_imu_and_poses` with the default profile of
+    :func:`simulate_flight` (IMU noise and bias random walk, 50 Hz poses with 1 cm / 0.01 rad noise).
+    """
+    dt = 1.0 / imu_rate
+    task = make_task("quadrotor_hover", action_mode="thrust_torques", control_period=dt, timestep=dt,
+                     episode_length=int(round(duration / dt)))
+    cfg = task.config
+    mass, inertia, g = cfg.mass, np.asarray(cfg.inertia), 9.81
+    hover = np.asarray(cfg.hover_point)
+    obs, _ = task.reset(seed=seed)
+    low, high = np.asarray(task.spec.action_low), np.asarray(task.spec.action_high)
+    stamps, pos, vel, quats, rates, force = [], [], [], [], [], []
+    prev_v = obs[7:10].copy()
+    for k in range(task.spec.episode_length):
+        t = k * dt
+        p, q, v, w = obs[0:3], obs[3:7], obs[7:10], obs[10:13]
+        rot = quat.to_rotation_matrix(q)
+        target = hover + np.array([0.5 * np.sin(0.5 * t), 0.4 * np.sin(0.7 * t + 1.0), 0.2 * np.sin(0.9 * t)])
+        target_v = np.array([0.25 * np.cos(0.5 * t), 0.28 * np.cos(0.7 * t + 1.0), 0.18 * np.cos(0.9 * t)])
+        a_des = 6.0 * (target - p) + 4.0 * (target_v - v) + np.array([0.0, 0.0, g])
+        z_des = a_des / np.linalg.norm(a_des)
+        y_des = np.cross(z_des, [1.0, 0.0, 0.0])
+        y_des /= np.linalg.norm(y_des)
+        r_des = np.stack([np.cross(y_des, z_des), y_des, z_des], axis=1)
+        e = r_des.T @ rot - rot.T @ r_des
+        e_rot = 0.5 * np.array([e[2, 1], e[0, 2], e[1, 0]])
+        torque = inertia * (-400.0 * e_rot - 40.0 * w)
+        action = np.clip(np.concatenate([[mass * a_des @ rot[:, 2]], torque]), low, high)
+        stamps.append(t)
+        pos.append(p.copy()), vel.append(v.copy()), quats.append(q.copy()), rates.append(w.copy())
+        force.append(rot.T @ ((v - prev_v) / dt - np.array([0.0, 0.0, -g])))
+        prev_v = v.copy()
+        obs = task.step(action)[0]
+    force[0] = quat.to_rotation_matrix(quats[0]).T @ np.array([0.0, 0.0, g])  # no previous step: at rest
+    rng = np.random.default_rng(10_000 + seed)
+    return sample_imu_and_poses(np.array(stamps), np.array(pos), np.array(vel), np.array(quats), np.array(rates),
+                                np.array(force), rng, imu_rate=imu_rate, pose_rate=pose_rate)
+
+
+def ekf_benchmark(args, source: str) -> dict:
+    """The EKF on ``source`` flights: ``synthetic`` (:func:`simulate_flight`) or ``mujoco`` (:func:`mujoco_flight`)."""
+    if source == "mujoco":
+        def make(seed):
+            return mujoco_flight(args.flight_duration, seed)
+        what = "the MuJoCo quadrotor (sim/quadrotor.xml) under a geometric controller (mujoco_flight)"
+    else:
+        def make(seed):
+            return simulate_flight(duration=args.flight_duration, imu_rate=200.0, pose_rate=50.0, seed=seed)
+        what = "simulate_flight (analytic motion)"
+    flights = [make(seed) for seed in range(args.flights)]
+    flight0 = flights[0]
     raw = np.sqrt(np.mean(np.sum((flight0.pose_position - flight0.position[flight0.pose_index]) ** 2, 1)))
     raw_att = np.degrees(np.sqrt(np.mean(quat.angle_between(flight0.pose_quaternion,
                                                              flight0.quaternion[flight0.pose_index]) ** 2)))
-    print(f"# (b) rigid_body_ekf on simulate_flight: {args.flights} flights of {args.flight_duration:.0f} s, IMU "
-          f"200 Hz (gyro 1e-3 rad/s/sqrt(Hz), accel 2e-2 m/s^2/sqrt(Hz), bias walks 1e-4 / 1e-3, start biases "
-          f"(0.02, -0.01, 0.015) rad/s, (0.1, -0.05, 0.08) m/s^2), poses 50 Hz (1 cm, 0.01 rad per axis: "
-          f"RMS error {raw * 1000:.1f} mm, {raw_att:.2f} deg); metrics after {args.settle:.0f} s; default config")
+    speed = np.sqrt(np.mean(np.sum(np.concatenate([f.velocity for f in flights]) ** 2, 1)))
+    rate = np.sqrt(np.mean(np.sum(np.concatenate([f.angular_velocity for f in flights]) ** 2, 1)))
+    print(f"# rigid_body_ekf on {what}: {args.flights} flights of {args.flight_duration:.0f} s (speed RMS "
+          f"{speed:.2f} m/s, body rate RMS {rate:.2f} rad/s), default sensor profile: IMU 200 Hz (gyro 1e-3 "
+          f"rad/s/sqrt(Hz), accel 2e-2 m/s^2/sqrt(Hz), bias walks 1e-4 / 1e-3, start biases (0.02, -0.01, 0.015) "
+          f"rad/s, (0.1, -0.05, 0.08) m/s^2), poses 50 Hz (1 cm, 0.01 rad per axis: RMS error {raw * 1000:.1f} "
+          f"mm, {raw_att:.2f} deg); metrics after {args.settle:.0f} s; default config")
     delay = int(round(args.pose_delay * 200.0))
     results = {}
     for label, delay_samples in (("in order", 0), (f"poses {delay * 5} ms late", delay)):
         rows = []
-        for seed in range(args.flights):
-            flight = flight0 if seed == 0 else simulate_flight(**settings, seed=seed)
+        for flight in flights:
             estimates, per_sample, ekf = run_flight(flight, {"max_delay": max(0.25, 2 * args.pose_delay)},
                                                     delay_samples)
             rows.append({**flight_metrics(flight, estimates, args.settle), "us_per_imu_sample": per_sample * 1e6,
@@ -277,7 +339,9 @@ def main() -> int:
     parser.add_argument("--flight-duration", type=float, default=30.0)
     parser.add_argument("--settle", type=float, default=3.0)
     parser.add_argument("--pose-delay", type=float, default=0.03, help="latency of the delayed-pose run (s)")
-    parser.add_argument("--parts", nargs="+", choices=["joint", "rigid_body"], default=["joint", "rigid_body"])
+    parser.add_argument("--parts", nargs="+", choices=["joint", "rigid_body", "quadrotor"],
+                        default=["joint", "rigid_body", "quadrotor"],
+                        help="rigid_body: the EKF on analytic flights; quadrotor: on the MuJoCo quadrotor")
     parser.add_argument("--out", default="bench/results/estimator_accuracy.json")
     args = parser.parse_args()
     print(environment_header("numpy (float64, CPU, single thread)", 1))
@@ -285,7 +349,9 @@ def main() -> int:
     if "joint" in args.parts:
         report["joint"] = joint_benchmark(args)
     if "rigid_body" in args.parts:
-        report["rigid_body"] = ekf_benchmark(args)
+        report["rigid_body"] = ekf_benchmark(args, "synthetic")
+    if "quadrotor" in args.parts:
+        report["quadrotor"] = ekf_benchmark(args, "mujoco")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, default=float))

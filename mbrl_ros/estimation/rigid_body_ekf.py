@@ -683,7 +683,32 @@ def simulate_flight(duration: float = 30.0, imu_rate: float = 200.0, pose_rate: 
     q = quat.normalize(quat.from_rpy(rpy))
     rot = quat.to_rotation_matrix(q)
     specific_force = np.einsum("nji,nj->ni", rot, acceleration - np.array([0.0, 0.0, -gravity]))
-    n = t.size
+    return sample_imu_and_poses(t, position, velocity, q, angular_velocity, specific_force, rng,
+                                imu_rate=imu_rate, pose_rate=pose_rate, gyro_noise_density=gyro_noise_density,
+                                accel_noise_density=accel_noise_density,
+                                gyro_bias_random_walk=gyro_bias_random_walk,
+                                accel_bias_random_walk=accel_bias_random_walk, gyro_bias=gyro_bias,
+                                accel_bias=accel_bias, position_noise=position_noise,
+                                attitude_noise=attitude_noise)
+
+
+def sample_imu_and_poses(t: np.ndarray, position: np.ndarray, velocity: np.ndarray, q: np.ndarray,
+                         angular_velocity: np.ndarray, specific_force: np.ndarray, rng: np.random.Generator, *,
+                         imu_rate: float, pose_rate: float, gyro_noise_density: float = 1e-3,
+                         accel_noise_density: float = 2e-2, gyro_bias_random_walk: float = 1e-4,
+                         accel_bias_random_walk: float = 1e-3,
+                         gyro_bias: Sequence[float] = (0.02, -0.01, 0.015),
+                         accel_bias: Sequence[float] = (0.1, -0.05, 0.08),
+                         position_noise: float = 0.01, attitude_noise: float = 0.01) -> SyntheticFlight:
+    """IMU samples and motion-capture poses of a true motion sampled at ``imu_rate`` (stamps ``t`` (N,)).
+
+    Args:
+        position, velocity: (N, 3) world; q: (N, 4) body -> world ``[w, x, y, z]``;
+        angular_velocity: (N, 3) body; specific_force: (N, 3) body (what an ideal
+        accelerometer reads: ``R^T (a - g)``).
+        The noise settings are those of :func:`simulate_flight`.
+    """
+    n, dt = t.size, 1.0 / imu_rate
 
     def walk(start, density):
         steps = rng.normal(0.0, density * np.sqrt(dt), size=(n, 3))
