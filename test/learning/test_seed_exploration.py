@@ -47,3 +47,21 @@ def test_seed_action_std_is_validated():
 
     with pytest.raises(ConfigError, match="seed_action_std"):
         run_learning("quadrotor_hover", learning={"episodes": 1, "seed_action_std": -0.1})
+
+
+def test_quadrotor_hover_config_resolves_to_valid_settings():
+    from mbrl_ros.config import from_dict
+    from mbrl_ros.learning.loop import LearningConfig
+    from mbrl_ros.learning.run_config import resolve_run_parameters
+    from mbrl_ros.models.ensemble import EnsembleConfig
+    from mbrl_ros.planning import PLANNERS
+    from mbrl_ros.tasks import make_task
+
+    params = resolve_run_parameters("quadrotor_hover")
+    assert (params.planner, params.model) == ("icem", "pets_ensemble")
+    learning = from_dict(LearningConfig, params.section("learning"))
+    assert learning.seed_action_std > 0 and learning.plan_deadline == 0.0 and learning.threads == 1
+    planner_config = from_dict(PLANNERS.get("icem").Config, params.section("icem"))
+    assert planner_config.init_std == pytest.approx(0.2)
+    from_dict(EnsembleConfig, params.section("pets_ensemble"))
+    assert make_task("quadrotor_hover", params.section("quadrotor_hover")).config.crash_distance == pytest.approx(1.0)
