@@ -46,7 +46,8 @@ Triggers:
 
 Before the first model arrives the node explores with uniformly random actions (the PETS
 seed episode; ``explore: false`` sends the safe command instead). If no state arrived for
-``state_timeout`` wall seconds, it sends the safe command (zeros clamped to the limits) and
+``state_timeout`` wall seconds, it sends the safe command (``TaskSpec.safe_action``: the task's
+declared nominal action such as a quadrotor's hover thrust, else zeros; clamped to the limits) and
 keeps sending it every ``state_timeout``; it also sends it once when the process is shut down
 (Ctrl-C, SIGTERM).
 """
@@ -156,7 +157,7 @@ class PlannerNode(Node):
         self.health = NodeHealth(self)
         self._low = np.asarray(spec.action_low, dtype=np.float64)
         self._high = np.asarray(spec.action_high, dtype=np.float64)
-        self.safe_action = np.clip(np.zeros(spec.act_dim), self._low, self._high)
+        self.safe_action = spec.safe_action()
         self._period_ns = seconds_to_ns(spec.control_period)
         self._rng = np.random.default_rng(cfg.seed)
         self._device = torch.device(self.learning.device)

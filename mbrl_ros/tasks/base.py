@@ -72,6 +72,12 @@ class TaskSpec:
             return np.asarray(self.nominal_action, dtype=np.float64)
         return (np.asarray(self.action_low, dtype=np.float64) + np.asarray(self.action_high, dtype=np.float64)) / 2
 
+    def safe_action(self) -> np.ndarray:
+        """The command a node sends when it knows nothing better (no state, no plan): the declared
+        ``nominal_action`` (a quadrotor's hover thrust), else zeros, clipped to the bounds ``(A,)``."""
+        base = np.zeros(len(self.action_low)) if self.nominal_action is None else self.nominal()
+        return np.clip(base, self.action_low, self.action_high)
+
     def action_bounds(self, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         """``(low, high)`` float32 tensors of shape ``(A,)``."""
         return (torch.tensor(self.action_low, dtype=torch.float32, device=device),

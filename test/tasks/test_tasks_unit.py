@@ -341,3 +341,11 @@ def test_task_spec_nominal_action_defaults_to_mid_range_and_is_validated():
     with pytest.raises(ValueError, match="within the action bounds"):
         TaskSpec(**base, nominal_action=(1.5, 0.0))
     assert make_task("cartpole_swingup").spec.nominal_action is None
+
+
+def test_safe_action_is_the_declared_nominal_action_else_zero():
+    from mbrl_ros.tasks import make_task
+
+    quad = make_task("quadrotor_hover")
+    np.testing.assert_allclose(quad.spec.safe_action(), quad.hover_action)
+    np.testing.assert_array_equal(make_task("cartpole_swingup").spec.safe_action(), [0.0])
