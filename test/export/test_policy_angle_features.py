@@ -41,3 +41,17 @@ def test_graph_and_parity(tmp_path):
     ops = [node.op_type for node in onnx.load(path).graph.node]
     assert {"Sin", "Cos", "Gather", "Concat"} <= set(ops) and "Div" not in ops  # 1/std folded into layer 0
     assert check_parity(path, policy, n=10000) <= 1e-5
+
+
+def test_a_large_action_range_keeps_parity(tmp_path):
+    """Float32 sums alone would move a +-15 N action by ~1e-5; the float64 graph stays at its last ulp."""
+    policy, spec = cartpole_policy()
+    policy = PolicyNetwork.from_spec(spec, {"hidden_units": 128}, seed=0)
+    policy.fit_normalization(np.random.default_rng(0).normal(size=(100, 4)) * [1.0, 3.0, 2.0, 6.0])
+    with torch.no_grad():
+        for layer in policy.layers:
+            layer.weight.mul_(3.0)  # a trained network's larger weights
+    path = export_policy_onnx(policy, tmp_path / "p.onnx", task_spec=spec)
+    graph = onnx.load(path).graph
+    assert graph.node[0].op_type == "Cast" and graph.node[-1].op_type == "Cast"  # float32 in and out
+    assert check_parity(path, policy, n=10000) <= 2 * np.spacing(np.float32(15.0))
