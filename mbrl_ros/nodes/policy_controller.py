@@ -28,8 +28,9 @@ Publishes:
     /diagnostics: policy version and file, inference time (us, p50/p99), states, commands,
         swaps, rejected inputs and policies, safe commands.
 
-If no state arrived for ``state_timeout`` wall seconds it sends the safe command (zeros
-clamped to the limits), again every ``state_timeout``, and once more at shutdown.
+If no state arrived for ``state_timeout`` wall seconds it sends the safe command (the task's
+nominal action, e.g. a quadrotor's hover thrust, else zeros; clamped to the limits), again
+every ``state_timeout``, and once more at shutdown.
 """
 from __future__ import annotations
 
@@ -120,7 +121,7 @@ class PolicyControllerNode(Node):
         self.health = NodeHealth(self)
         self._low = np.asarray(spec.action_low, dtype=np.float64)
         self._high = np.asarray(spec.action_high, dtype=np.float64)
-        self.safe_action = np.clip(np.zeros(spec.act_dim), self._low, self._high)
+        self.safe_action = np.asarray(spec.safe_action(), dtype=np.float64)  # nominal action, else zeros
         self._lock = threading.Lock()
         self._pending: OnnxPolicy | None = None
         self._extra: np.ndarray | None = None

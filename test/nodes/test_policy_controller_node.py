@@ -116,10 +116,12 @@ def test_hot_swap_takes_newer_valid_policies_only(graph, wait_for, latched, tmp_
     assert np.abs(answer(1) - expected_action(second, 0.7, -0.3)).max() <= 1e-5
     assert node.health.get("policy_version") == 2 and node.health.get("policies_swapped") == 1
 
-    policies.publish(bytes_message(b"not an onnx file"))
-    policies.publish(bytes_message(other_task_path.read_bytes()))
-    policies.publish(bytes_message(path.read_bytes()))  # version 1 < 2
-    wait_for(lambda: node.health.rejected_total("policy") == 3, what="three rejected policies")
+    # Latched, keep-last 1: a message published while the last one is being checked replaces it, so
+    # each is sent after the previous verdict.
+    for count, data in enumerate((b"not an onnx file", other_task_path.read_bytes(),
+                                  path.read_bytes()), start=1):  # the last is version 1 < 2
+        policies.publish(bytes_message(data))
+        wait_for(lambda: node.health.rejected_total("policy") == count, what=f"rejected policy {count}")
     assert node.health.get("rejected.policy.invalid") == 2 and node.health.get("rejected.policy.not_newer") == 1
     assert np.abs(answer(2) - expected_action(second, 0.7, -0.3)).max() <= 1e-5  # the old one is kept
     wait_for(lambda: any(kv.key == "rejected.policy.invalid" and kv.value == "2"
