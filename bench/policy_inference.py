@@ -60,7 +60,7 @@ def main() -> int:
     parser.add_argument("--out", default="bench/results/policy_inference.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(environment_header(f"onnxruntime {onnxruntime.__version__} (float32, CPU, IOBinding, in-process)", 1))
+    print(environment_header(f"onnxruntime {onnxruntime.__version__} (float32 in/out, float64 inside, CPU, IOBinding, in-process)", 1))
     task = make_task(args.task)
     observations = random_transitions(task, 2, seed=0)[0].astype(np.float32)
     policy = PolicyNetwork.from_spec(task.spec, {"hidden_layers": args.hidden_layers,

@@ -124,8 +124,11 @@ def cmd_export_policy(args: argparse.Namespace) -> int:
               f"roll-out return {it.mean_return:.2f}, policy-expert rmse {it.policy_expert_rmse:.3g}, "
               f"{it.dataset_size} labelled states, loss {it.train_loss:.4g}", flush=True)
 
-    expert = make_mpc_expert(task, run.model, params.planner, params.section(params.planner),
-                             horizon=learning.horizon, seed=args.seed, deadline_s=deadline, label=args.label)
+    try:
+        expert = make_mpc_expert(task, run.model, params.planner, params.section(params.planner),
+                                 horizon=learning.horizon, seed=args.seed, deadline_s=deadline, label=args.label)
+    except ValueError as exc:  # e.g. --label mean with a planner that has no sampling mean
+        raise ExportPolicyError(f"planner {params.planner!r}: {exc}") from exc
     export = distill_to_onnx(expert, task, out, config=config, seed=args.seed, on_iteration=on_iteration,
                              metadata={"version": args.version, "expert": params.planner, "label": args.label,
                                        "model_file": str(run.model_file) if run.model_file else "oracle"})
