@@ -114,7 +114,8 @@ def main() -> int:
         on_iteration=lambda it: log(f"dagger iteration {it.iteration}: beta {it.beta:.3f} steps {it.steps} "
                                     f"(expert {it.expert_steps}) roll-out return {it.mean_return:.1f} "
                                     f"policy-expert rmse {it.policy_expert_rmse:.3f} data {it.dataset_size} "
-                                    f"loss {it.train_loss:.4f}"))
+                                    f"loss {it.train_loss:.4f} validation return {it.validation_return:.1f}"))
+    log(f"kept the policy of iteration {export.result.best_iteration}")
     log(f"parity (ONNX Runtime vs torch, 10000 observations): max abs diff {export.parity:.3g}")
 
     seeds = evaluation_seeds(args.eval_episodes)
@@ -140,7 +141,8 @@ def main() -> int:
         "task": params.task, "planner": params.planner, "seed": args.seed, "learning_episodes": args.episodes,
         "learning_returns": learning_returns, "learning_seconds": learn_s,
         "dagger": {"config": json.loads(json.dumps(cfg, default=lambda o: o.__dict__)), "label": args.label,
-                   "history": [it.__dict__ for it in export.history], "seconds": export.seconds},
+                   "history": [it.__dict__ for it in export.history], "seconds": export.seconds,
+                   "best_iteration": export.result.best_iteration},
         "parity_max_abs": export.parity, "evaluation_seeds": seeds,
         "mpc_returns": mpc_returns, "policy_returns": policy_returns,
         "mpc_mean": float(np.mean(mpc_returns)), "policy_mean": float(np.mean(policy_returns)),

@@ -122,7 +122,9 @@ def cmd_export_policy(args: argparse.Namespace) -> int:
     def on_iteration(it) -> None:
         print(f"  iteration {it.iteration}: beta {it.beta:.3f}, {it.steps} steps ({it.expert_steps} by the expert), "
               f"roll-out return {it.mean_return:.2f}, policy-expert rmse {it.policy_expert_rmse:.3g}, "
-              f"{it.dataset_size} labelled states, loss {it.train_loss:.4g}", flush=True)
+              f"{it.dataset_size} labelled states, loss {it.train_loss:.4g}"
+              + ("" if np.isnan(it.validation_return) else f", validation return {it.validation_return:.2f}"),
+              flush=True)
 
     try:
         expert = make_mpc_expert(task, run.model, params.planner, params.section(params.planner),
@@ -132,6 +134,8 @@ def cmd_export_policy(args: argparse.Namespace) -> int:
     export = distill_to_onnx(expert, task, out, config=config, seed=args.seed, on_iteration=on_iteration,
                              metadata={"version": args.version, "expert": params.planner, "label": args.label,
                                        "model_file": str(run.model_file) if run.model_file else "oracle"})
+    if config.validation_episodes:
+        print(f"kept the policy of iteration {export.result.best_iteration} (best validation return)")
     print(f"wrote {export.path} (task {params.task}, input 'observation' (batch, {task.spec.obs_dim}) -> output "
           f"'action' (batch, {task.spec.act_dim}), version {args.version})")
     print(f"parity ONNX Runtime vs torch on 10000 observations: max abs diff {export.parity:.3g} (<= 1e-05)")

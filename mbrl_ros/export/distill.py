@@ -17,6 +17,7 @@ planner becomes one with :class:`MPCExpert`.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
@@ -90,6 +91,10 @@ class DAggerConfig:
     batch_size: int = param(128, "minibatch size", low=1, high=1 << 20)
     learning_rate: float = param(3e-3, "Adam learning rate", low=1e-7, high=1.0)
     weight_decay: float = param(0.0, "L2 weight decay", low=0.0, high=1.0)
+    validation_episodes: int = param(0, "after every fit, run the policy alone on this many fixed validation "
+                                        "episodes and return the best policy of all iterations (Ross et al. "
+                                        "pick the best policy of the sequence by validation); 0: the last fit",
+                                     low=0, high=10000)
     policy: PolicyConfig = param(PolicyConfig(), "architecture of the distilled policy")
 
 
@@ -105,6 +110,8 @@ class DAggerIteration:
             iteration, before refitting (action units): DAgger's on-policy imitation error.
         dataset_size: labelled states after aggregation.
         train_loss: final training loss (mean squared error in half-ranges of the bounds).
+        validation_return: mean return of the refitted policy alone on the validation episodes
+            (nan without ``validation_episodes``).
     """
 
     iteration: int
@@ -115,16 +122,21 @@ class DAggerIteration:
     policy_expert_rmse: float
     dataset_size: int
     train_loss: float
+    validation_return: float = float("nan")
 
 
 @dataclasses.dataclass
 class DistillResult:
-    """The distilled policy, the aggregated data set and the per-iteration history."""
+    """The distilled policy, the aggregated data set and the per-iteration history.
+
+    ``best_iteration``: the iteration whose fit ``policy`` is (the last one without validation).
+    """
 
     policy: PolicyNetwork
     observations: np.ndarray  # (N, O)
     actions: np.ndarray  # (N, A) expert labels
     history: list[DAggerIteration]
+    best_iteration: int = -1
 
 
 def _episodes(data, width: int, what: str) -> list[np.ndarray]:
@@ -241,12 +253,34 @@ def distill_policy(expert: ExpertFn, task: Task | str, *, config: DAggerConfig |
                 break
         return np.array(visited), np.array(expert_actions), np.array(policy_actions), total, expert_steps
 
+    best: dict = {"return": -math.inf, "state": None, "iteration": -1}
+
+    def validate(iteration: int) -> float:
+        """Mean return of the policy alone on the fixed validation starts; keeps the best weights."""
+        if not cfg.validation_episodes or not observations:
+            return float("nan")
+        returns = []
+        for k in range(cfg.validation_episodes):
+            obs, _ = task.reset(seed=seed * 100003 + 50_000 + k)  # apart from the roll-outs' starts
+            total = 0.0
+            for _ in range(max_steps):
+                obs, reward, terminated, truncated, _ = task.step(policy.act(obs))
+                total += reward
+                if terminated or truncated:
+                    break
+            returns.append(total)
+        value = float(np.mean(returns))
+        if value > best["return"]:
+            best.update({"return": value, "state": copy.deepcopy(policy.state_dict()), "iteration": iteration})
+        return value
+
     def record(iteration: int, beta: float, rollouts, loss: float, rmse: float) -> None:
         steps = sum(len(r[0]) for r in rollouts)
         entry = DAggerIteration(
             iteration=iteration, beta=beta, steps=steps, expert_steps=sum(r[4] for r in rollouts),
             mean_return=float(np.mean([r[3] for r in rollouts])) if rollouts else float("nan"),
-            policy_expert_rmse=rmse, dataset_size=sum(len(o) for o in observations), train_loss=loss)
+            policy_expert_rmse=rmse, dataset_size=sum(len(o) for o in observations), train_loss=loss,
+            validation_return=validate(iteration))
         history.append(entry)
         if on_iteration is not None:
             on_iteration(entry)
@@ -286,4 +320,9 @@ def distill_policy(expert: ExpertFn, task: Task | str, *, config: DAggerConfig |
         record(iteration, beta, rollouts, loss, rmse)
     all_obs = np.concatenate(observations) if observations else np.empty((0, spec.obs_dim))
     all_act = np.concatenate(labels) if labels else np.empty((0, spec.act_dim))
-    return DistillResult(policy=policy, observations=all_obs, actions=all_act, history=history)
+    best_iteration = history[-1].iteration
+    if best["state"] is not None:
+        policy.load_state_dict(best["state"])
+        best_iteration = best["iteration"]
+    return DistillResult(policy=policy, observations=all_obs, actions=all_act, history=history,
+                         best_iteration=best_iteration)
