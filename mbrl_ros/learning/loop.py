@@ -101,6 +101,15 @@ def _percentile_ms(values: list[float], q: float) -> float:
     return float(np.percentile(values, q) * 1e3) if values else float("nan")
 
 
+def seed_action(rng: np.random.Generator, spec, std: float) -> np.ndarray:
+    """One exploration action of a seed episode ``(A,)``: uniform within the bounds (``std`` 0), else
+    the task's nominal action plus Gaussian noise of ``std`` half action ranges, clipped to the bounds."""
+    low, high = np.asarray(spec.action_low, dtype=np.float64), np.asarray(spec.action_high, dtype=np.float64)
+    if std > 0:
+        return np.clip(spec.nominal() + std * (high - low) / 2 * rng.standard_normal(low.size), low, high)
+    return rng.uniform(low, high)
+
+
 def run_episode(task: Task, seed: int, act: Callable[[np.ndarray], np.ndarray],
                 on_step: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None) -> float:
     """Run one episode with policy ``act``; returns the episode return."""
@@ -156,12 +165,9 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
     rng = np.random.default_rng(seed)
     records: list[EpisodeRecord] = []
     low, high = np.asarray(spec.action_low), np.asarray(spec.action_high)
-    nominal, half_range = spec.nominal(), (high - low) / 2
 
     def random_action(_obs):
-        if cfg.seed_action_std > 0:
-            return np.clip(nominal + cfg.seed_action_std * half_range * rng.standard_normal(len(low)), low, high)
-        return rng.uniform(low, high)
+        return seed_action(rng, spec, cfg.seed_action_std)
 
     def store(obs, action, next_obs):
         data.add(obs, action, next_obs)

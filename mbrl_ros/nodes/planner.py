@@ -44,8 +44,9 @@ Triggers:
         the first plan on a model, states are answered with exploration (or the safe command
         when ``explore: false``), drawn in the state callback.
 
-Before the first model arrives the node explores with uniformly random actions (the PETS
-seed episode; ``explore: false`` sends the safe command instead). If no state arrived for
+Before the first model arrives the node explores with random actions (the PETS seed episode:
+uniform, or around the task's nominal action with ``learning.seed_action_std`` > 0, as
+``mbrl-ros train``; ``explore: false`` sends the safe command instead). If no state arrived for
 ``state_timeout`` wall seconds, it sends the safe command (``TaskSpec.safe_action``: the task's
 declared nominal action such as a quadrotor's hover thrust, else zeros; clamped to the limits) and
 keeps sending it every ``state_timeout``; it also sends it once when the process is shut down
@@ -78,6 +79,7 @@ from mbrl_ros.nodes.joint_layout import state_layout
 from mbrl_ros.nodes.model_messages import ModelRejectedError, decode_model, model_version
 from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
 from mbrl_ros.nodes.runner import run_node
+from mbrl_ros.learning.loop import seed_action
 from mbrl_ros.nodes.shared_parameters import declare_learning, declare_task
 from mbrl_ros.planning import PLANNERS, TrajectoryObjective, make_planner
 from mbrl_ros.ros.compat import (
@@ -170,7 +172,8 @@ class PlannerNode(Node):
                                              generator=torch.Generator(device=self._device).manual_seed(cfg.seed))
         self.planner = make_planner(cfg.planner, planner_config, action_low=spec.action_low,
                                     action_high=spec.action_high, horizon=self.horizon,
-                                    objective=self.objective, device=self._device, seed=cfg.seed)
+                                    objective=self.objective, device=self._device, seed=cfg.seed,
+                                    nominal_action=spec.nominal_action)
         self.model = None
         self.model_version = -1
         self._last_planned_ns: int | None = None
@@ -327,7 +330,7 @@ class PlannerNode(Node):
             if self.config.trigger == "state_async":
                 return  # the state callback explores until a plan on a model exists
             if self.config.explore:
-                actions = self._rng.uniform(self._low, self._high)[None]
+                actions = seed_action(self._rng, self.task.spec, self.learning.seed_action_std)[None]
                 self.health.count("commands.explore")
             else:
                 actions = self.safe_action[None]
@@ -403,7 +406,8 @@ class PlannerNode(Node):
             if self._planned_on_model:  # the watchdog dropped the plan: wait for a new one safely
                 self._publish_command(self.safe_action, tag_ns=stamp_ns, kind="no_plan")
             elif self.config.explore:
-                self._publish_command(self._rng.uniform(self._low, self._high), tag_ns=stamp_ns, kind="explore")
+                self._publish_command(seed_action(self._rng, self.task.spec, self.learning.seed_action_std),
+                                      tag_ns=stamp_ns, kind="explore")
             else:
                 self._publish_command(self.safe_action, tag_ns=stamp_ns, kind="no_model")
             return
