@@ -21,50 +21,26 @@ Publishes:
 Safety: like ``px4_bridge``, commands are forwarded only while odometry is fresh and (with
 ``require_tagged_commands``) only when they answer a state at most ``command_timeout`` old; the
 planner's watchdog and shutdown commands are dropped. When setpoints stop, the Crazyflie's
-commander watchdog levels the drone and then stops the motors (firmware behaviour).
+commander watchdog levels the drone and then stops the motors (firmware behaviour). The
+shared part lives in :class:`mbrl_ros.nodes.quadrotor_bridge.QuadrotorBridge`.
 """
 from __future__ import annotations
 
 import dataclasses
 import sys
-import threading
-import time
 from typing import Any
 
 import numpy as np
 
 import mbrl_ros.robots.crazyflie_msgs  # noqa: F401  (registers crazyflie_interfaces/FullState)
 from mbrl_ros.config import ConfigError, param
-from mbrl_ros.nodes.conversions import (
-    InvalidMessageError,
-    command_to_action,
-    joint_state_message,
-    ns_to_stamp,
-    seconds_to_ns,
-)
-from mbrl_ros.nodes.diagnostics import NodeHealth
-from mbrl_ros.nodes.joint_layout import observation_layout
-from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
+from mbrl_ros.nodes.conversions import ns_to_stamp
+from mbrl_ros.nodes.quadrotor_bridge import QuadrotorBridge
 from mbrl_ros.nodes.runner import run_node
-from mbrl_ros.nodes.shared_parameters import declare_task
 from mbrl_ros.robots.crazyflie_msgs import crazyflie_topic
 from mbrl_ros.robots.frames import wxyz_to_xyzw
-from mbrl_ros.robots.quadrotor_interfaces import (
-    QuadrotorParameters,
-    QuadrotorStateError,
-    full_state_setpoint,
-    observation_from_odometry,
-)
-from mbrl_ros.ros.compat import (
-    Clock,
-    ClockType,
-    HistoryPolicy,
-    MutuallyExclusiveCallbackGroup,
-    Node,
-    QoSProfile,
-    ReliabilityPolicy,
-    msg,
-)
+from mbrl_ros.robots.quadrotor_interfaces import full_state_setpoint, observation_from_odometry
+from mbrl_ros.ros.compat import HistoryPolicy, QoSProfile, ReliabilityPolicy, msg
 
 
 def odometry_fields(message: Any) -> tuple[list[float], list[float], list[float], list[float]]:
@@ -110,99 +86,50 @@ class CrazyflieBridgeConfig:
     diagnostics_period: float = param(1.0, "Seconds between two /diagnostics messages.", low=0.01, high=3600.0)
 
 
-class CrazyflieBridgeNode(Node):
+class CrazyflieBridgeNode(QuadrotorBridge):
     """Adapts Crazyswarm2's odometry and full-state setpoints to the planner's topics."""
+
+    config_class = CrazyflieBridgeConfig
+    robot = "Crazyswarm2"
+    odometry_input = "odom"
+    odometry_name = "odometry"
 
     def __init__(self, **node_kwargs: Any):
         super().__init__("crazyflie_bridge", **node_kwargs)
-        cfg = self.config = declare_config(self, CrazyflieBridgeConfig)
-        self.task = declare_task(self, cfg.task)
-        warn_unused_parameters(self, ["", cfg.task])
+        cfg = self.config
+        self.get_logger().info(f"{cfg.task} on Crazyflie {cfg.cf_name}: {self.odom_topic} -> {cfg.state_topic}, "
+                               f"/{cfg.controller}/commands -> {self.setpoint_topic}")
+
+    def check_parameters(self) -> None:
+        cfg = self.config
         try:
-            self.quad = QuadrotorParameters.from_task(self.task)
-        except TypeError as exc:
-            raise ConfigError(str(exc)) from None
-        self.layout = observation_layout(self.task)
-        if self.layout.extra_dim:
-            raise ConfigError(f"crazyflie_bridge: {cfg.task} has per-episode observation entries (waypoints) "
-                              f"that Crazyswarm2 does not provide; use quadrotor_hover")
-        if len(cfg.position_offset) != 3:
-            raise ConfigError(f"position_offset needs 3 values (x, y, z), got {cfg.position_offset}")
-        try:
-            odom_topic = crazyflie_topic(cfg.cf_name, "odom")
+            self.odom_topic = crazyflie_topic(cfg.cf_name, "odom")
             self.setpoint_topic = crazyflie_topic(cfg.cf_name, "cmd_full_state")
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        self.health = NodeHealth(self, hardware_id=f"crazyflie:{cfg.cf_name}")
-        self._period_ns = seconds_to_ns(self.task.spec.control_period)
-        self._timeout_ns = seconds_to_ns(cfg.command_timeout)
         self._offset = np.asarray(cfg.position_offset, dtype=np.float64)
-        self._low, self._high = np.asarray(self.task.spec.action_low), np.asarray(self.task.spec.action_high)
-        self._lock = threading.Lock()
-        self._obs: np.ndarray | None = None  # newest observation (from the newest odometry)
-        self._obs_wall: float | None = None
-        self._last_state_ns: int | None = None
+        self.hardware_id = f"crazyflie:{cfg.cf_name}"
 
-        self._state_pub = self.create_publisher(msg("sensor_msgs/msg/JointState"), cfg.state_topic, 10)
+    def setup(self) -> None:
         self._setpoint_pub = self.create_publisher(
             msg("crazyflie_interfaces/msg/FullState"), self.setpoint_topic,
             QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE))
-        inputs = MutuallyExclusiveCallbackGroup()
         odom_qos = QoSProfile(depth=5, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.BEST_EFFORT)
-        self.create_subscription(msg("nav_msgs/msg/Odometry"), odom_topic, self._on_odometry, odom_qos,
-                                 callback_group=inputs)
-        self.create_subscription(msg("std_msgs/msg/Float64MultiArray"), f"/{cfg.controller}/commands",
-                                 self._on_command, 10, callback_group=inputs)
-        self.create_timer(cfg.diagnostics_period, self._publish_diagnostics,
-                          clock=Clock(clock_type=ClockType.STEADY_TIME))
-        self.get_logger().info(f"{cfg.task} on Crazyflie {cfg.cf_name}: {odom_topic} -> {cfg.state_topic}, "
-                               f"/{cfg.controller}/commands -> {self.setpoint_topic}")
+        self.create_subscription(msg("nav_msgs/msg/Odometry"), self.odom_topic, self._on_odometry, odom_qos,
+                                 callback_group=self.inputs)
 
-    def _on_odometry(self, message: Any) -> None:
+    def observation(self, message: Any) -> np.ndarray:
         position, orientation, linear, angular = odometry_fields(message)
-        try:
-            obs = observation_from_odometry(np.asarray(position) + self._offset, orientation, linear, angular,
-                                            self.config.odom_twist_frame)
-        except QuadrotorStateError as exc:
-            self.health.reject("odom", "invalid", str(exc))
-            return
-        now_ns = self.get_clock().now().nanoseconds
-        with self._lock:
-            self._obs, self._obs_wall = obs, time.monotonic()
-            last = self._last_state_ns
-        self.health.count("odometry")
-        if last is not None and now_ns - last < 0.75 * self._period_ns:
-            return  # one state per control period: the learner pairs consecutive states
-        with self._lock:
-            self._last_state_ns = now_ns
-        self._state_pub.publish(joint_state_message(now_ns, self.layout.joint_names, obs))
-        self.health.count("states")
+        return observation_from_odometry(np.asarray(position) + self._offset, orientation, linear, angular,
+                                         self.config.odom_twist_frame)
 
-    def _on_command(self, message: Any) -> None:
-        try:
-            action, tag = command_to_action(message, self.task.spec.act_dim)
-        except InvalidMessageError as exc:
-            self.health.reject("command", exc.reason, str(exc))
-            return
-        with self._lock:
-            obs, obs_wall, newest_state = self._obs, self._obs_wall, self._last_state_ns
-        if obs is None or time.monotonic() - obs_wall > self.config.command_timeout:
-            self.health.reject("command", "no_odometry", "no fresh odometry; not forwarding commands")
-            return
-        if self.config.require_tagged_commands and (
-                tag is None or newest_state is None or newest_state - tag > self._timeout_ns):
-            self.health.reject("command", "stale", "command does not answer a recent state (the planner's "
-                                                   "watchdog or shutdown command); dropped")
-            return
-        setpoint = full_state_setpoint(obs, self.quad.wrench(np.clip(action, self._low, self._high)), self.quad)
+    def send_setpoint(self, action: np.ndarray, obs: np.ndarray) -> None:
+        setpoint = full_state_setpoint(obs, self.quad.wrench(action), self.quad)
         self._setpoint_pub.publish(full_state_message(setpoint, self.get_clock().now().nanoseconds,
                                                       self.config.world_frame))
-        self.health.count("setpoints")
 
-    def _publish_diagnostics(self) -> None:
-        rejected = self.health.rejected_total()
-        self.health.publish("warn" if rejected else "ok",
-                            f"{self.health.get('setpoints')} setpoint(s) sent, {rejected} input(s) rejected")
+    def diagnostics_status(self, rejected: int) -> tuple[str, str]:
+        return ("warn" if rejected else "ok"), f"{self.health.get('setpoints')} setpoint(s) sent"
 
 
 def main(args: list[str] | None = None) -> int:

@@ -31,12 +31,15 @@ only tagged commands that answer a state at most ``command_timeout`` old: the pl
 watchdog and shutdown "safe" commands (zero thrust for a quadrotor: a fall) are dropped and
 counted, and the heartbeat stops instead. ``arm`` is off by default: arm and switch to
 offboard with the RC or QGroundControl, and keep a pilot with a kill switch.
+
+The set-up checks, odometry -> state and command checks are shared with ``crazyflie_bridge``
+(:class:`mbrl_ros.nodes.quadrotor_bridge.QuadrotorBridge`); this module adds PX4's topics,
+setpoints, heartbeat and arming.
 """
 from __future__ import annotations
 
 import dataclasses
 import sys
-import threading
 import time
 from typing import Any
 
@@ -44,16 +47,11 @@ import numpy as np
 
 import mbrl_ros.robots.px4_msgs  # noqa: F401  (registers px4_msgs types with the runtime)
 from mbrl_ros.config import ConfigError, param
-from mbrl_ros.nodes.conversions import InvalidMessageError, command_to_action, joint_state_message, seconds_to_ns
-from mbrl_ros.nodes.diagnostics import NodeHealth
-from mbrl_ros.nodes.joint_layout import observation_layout
-from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
+from mbrl_ros.nodes.quadrotor_bridge import QuadrotorBridge
 from mbrl_ros.nodes.runner import run_node
-from mbrl_ros.nodes.shared_parameters import declare_task
 from mbrl_ros.robots.px4_msgs import px4_topic
 from mbrl_ros.robots.quadrotor_interfaces import (
     QuadrotorParameters,
-    QuadrotorStateError,
     observation_from_px4_odometry,
     px4_motor_setpoint,
     px4_thrust_torque_setpoint,
@@ -63,8 +61,6 @@ from mbrl_ros.ros.compat import (
     ClockType,
     DurabilityPolicy,
     HistoryPolicy,
-    MutuallyExclusiveCallbackGroup,
-    Node,
     QoSProfile,
     ReliabilityPolicy,
     msg,
@@ -90,6 +86,12 @@ def px4_in_qos() -> Any:
     """QoS of our /fmu/in writers: reliable (matches any reader), volatile, keep-last 1 (newest only)."""
     return QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.VOLATILE)
+
+
+def px4_scales(quad: QuadrotorParameters, max_thrust: float, max_torque: list[float]) -> tuple[float, np.ndarray]:
+    """``(max_thrust N, max_torque (3,) N*m)`` that PX4's normalized thrust and torques of 1 produce:
+    the given ones, or (0, empty) the task's: all rotors at full thrust, the largest torques they reach."""
+    return max_thrust or quad.max_collective_thrust, np.asarray(max_torque or quad.max_body_torque, dtype=np.float64)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,45 +130,39 @@ class PX4BridgeConfig:
     diagnostics_period: float = param(1.0, "Seconds between two /diagnostics messages.", low=0.01, high=3600.0)
 
 
-class PX4BridgeNode(Node):
+class PX4BridgeNode(QuadrotorBridge):
     """Adapts PX4's odometry and setpoints to the planner's topics (see the module docstring)."""
+
+    config_class = PX4BridgeConfig
+    robot = "PX4"
+    odometry_input = "vehicle_odometry"
+    odometry_name = "vehicle_odometry"
 
     def __init__(self, **node_kwargs: Any):
         super().__init__("px4_bridge", **node_kwargs)
-        cfg = self.config = declare_config(self, PX4BridgeConfig)
-        self.task = declare_task(self, cfg.task)
-        warn_unused_parameters(self, ["", cfg.task])
-        try:
-            self.quad = QuadrotorParameters.from_task(self.task)
-        except TypeError as exc:
-            raise ConfigError(str(exc)) from None
-        self.layout = observation_layout(self.task)
-        if self.layout.extra_dim:
-            raise ConfigError(f"px4_bridge: {cfg.task} has per-episode observation entries (waypoints) that "
-                              f"PX4 does not provide; use quadrotor_hover")
-        if len(cfg.position_offset) != 3:
-            raise ConfigError(f"position_offset needs 3 values (x, y, z), got {cfg.position_offset}")
-        self.max_thrust = cfg.max_thrust or self.quad.max_collective_thrust
-        self.max_torque = np.asarray(cfg.max_torque or self.quad.max_body_torque, dtype=np.float64)
+        cfg = self.config
+        if cfg.arm:
+            self.get_logger().warning("arm: true: this node will switch PX4 to offboard and ARM it; keep a pilot "
+                                      "with a kill switch ready")
+        self.get_logger().info(f"{cfg.task} on PX4 ({cfg.setpoint} setpoints, max thrust {self.max_thrust:.4g} N, "
+                               f"max torque {self.max_torque.round(6).tolist()} N*m); commands from "
+                               f"/{cfg.controller}/commands, states to {cfg.state_topic}")
+
+    def check_parameters(self) -> None:
+        cfg = self.config
+        self.max_thrust, self.max_torque = px4_scales(self.quad, cfg.max_thrust, cfg.max_torque)
         if self.max_torque.shape != (3,) or not np.all(self.max_torque > 0):
             raise ConfigError(f"max_torque needs 3 positive values (x, y, z), got {cfg.max_torque}")
         if sorted(cfg.motor_order) != [0, 1, 2, 3]:
             raise ConfigError(f"motor_order {cfg.motor_order} must list the rotors 0, 1, 2, 3 once each")
-        self.health = NodeHealth(self, hardware_id=f"px4:{cfg.px4_namespace or 'default'}")
-        self._period_ns = seconds_to_ns(self.task.spec.control_period)
-        self._timeout_ns = seconds_to_ns(cfg.command_timeout)
-        self._low, self._high = np.asarray(self.task.spec.action_low), np.asarray(self.task.spec.action_high)
+        self.hardware_id = f"px4:{cfg.px4_namespace or 'default'}"
 
-        self._lock = threading.Lock()
-        self._last_state_ns: int | None = None  # stamp of the newest published state
-        self._last_odometry_wall: float | None = None
-        self._last_command_wall: float | None = None
+    def setup(self) -> None:
+        cfg = self.config
         self._heartbeat_since: float | None = None
         self._armed_sent = False
-
         ns = cfg.px4_namespace
         types = mbrl_ros.robots.px4_msgs.PX4_TOPICS
-        self._state_pub = self.create_publisher(msg("sensor_msgs/msg/JointState"), cfg.state_topic, 10)
         self._offboard_pub = self.create_publisher(msg(types["offboard_control_mode"][1]),
                                                    px4_topic("offboard_control_mode", ns), px4_in_qos())
         if cfg.setpoint == "thrust_torque":
@@ -181,64 +177,16 @@ class PX4BridgeNode(Node):
         if cfg.arm:
             self._command_pub = self.create_publisher(msg(types["vehicle_command"][1]),
                                                       px4_topic("vehicle_command", ns), px4_in_qos())
-        inputs = MutuallyExclusiveCallbackGroup()
         self.create_subscription(msg(types["vehicle_odometry"][1]), px4_topic("vehicle_odometry", ns),
-                                 self._on_odometry, px4_out_qos(), callback_group=inputs)
-        self.create_subscription(msg("std_msgs/msg/Float64MultiArray"), f"/{cfg.controller}/commands",
-                                 self._on_command, 10, callback_group=inputs)
-        steady = Clock(clock_type=ClockType.STEADY_TIME)
-        self.create_timer(1.0 / cfg.heartbeat_rate, self._on_heartbeat, clock=steady)
-        self.create_timer(cfg.diagnostics_period, self._publish_diagnostics, clock=steady)
-        if cfg.arm:
-            self.get_logger().warning("arm: true: this node will switch PX4 to offboard and ARM it; keep a pilot "
-                                      "with a kill switch ready")
-        self.get_logger().info(f"{cfg.task} on PX4 ({cfg.setpoint} setpoints, max thrust {self.max_thrust:.4g} N, "
-                               f"max torque {self.max_torque.round(6).tolist()} N*m); commands from "
-                               f"/{cfg.controller}/commands, states to {cfg.state_topic}")
+                                 self._on_odometry, px4_out_qos(), callback_group=self.inputs)
+        self.create_timer(1.0 / cfg.heartbeat_rate, self._on_heartbeat, clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     # -- PX4 -> planner -----------------------------------------------------------------------
-    def _on_odometry(self, message: Any) -> None:
-        try:
-            obs = observation_from_px4_odometry(message, self.config.position_offset)
-        except QuadrotorStateError as exc:
-            self.health.reject("vehicle_odometry", "invalid", str(exc))
-            return
-        now_ns = self.get_clock().now().nanoseconds
-        with self._lock:
-            self._last_odometry_wall = time.monotonic()
-            last = self._last_state_ns
-        self.health.count("odometry")
-        # One state per control period: the learner pairs consecutive states as transitions.
-        if last is not None and now_ns - last < 0.75 * self._period_ns:
-            return
-        with self._lock:
-            self._last_state_ns = now_ns
-        self._state_pub.publish(joint_state_message(now_ns, self.layout.joint_names, obs))
-        self.health.count("states")
+    def observation(self, message: Any) -> np.ndarray:
+        return observation_from_px4_odometry(message, self.config.position_offset)
 
     # -- planner -> PX4 -----------------------------------------------------------------------
-    def _on_command(self, message: Any) -> None:
-        try:
-            action, tag = command_to_action(message, self.task.spec.act_dim)
-        except InvalidMessageError as exc:
-            self.health.reject("command", exc.reason, str(exc))
-            return
-        with self._lock:
-            odometry_fresh = self._fresh(self._last_odometry_wall)
-            newest_state = self._last_state_ns
-        if not odometry_fresh:
-            self.health.reject("command", "no_odometry", "no fresh vehicle_odometry; not forwarding commands")
-            return
-        if self.config.require_tagged_commands:
-            if tag is None or newest_state is None or newest_state - tag > self._timeout_ns:
-                self.health.reject("command", "stale", "command does not answer a recent state (the planner's "
-                                                       "watchdog or shutdown command); dropped")
-                return
-        self._publish_setpoint(np.clip(action, self._low, self._high))
-        with self._lock:
-            self._last_command_wall = time.monotonic()
-
-    def _publish_setpoint(self, action: np.ndarray) -> None:
+    def send_setpoint(self, action: np.ndarray, obs: np.ndarray) -> None:
         stamp_us = self.get_clock().now().nanoseconds // 1000
         if self.config.setpoint == "thrust_torque":
             thrust, torque = px4_thrust_torque_setpoint(self.quad.wrench(action), self.max_thrust, self.max_torque)
@@ -259,14 +207,10 @@ class PX4BridgeNode(Node):
                                                                      self.quad.max_rotor_thrust,
                                                                      self.config.motor_order)]
             self._motors_pub.publish(setpoint)
-        self.health.count("setpoints")
-
-    def _fresh(self, wall_time: float | None) -> bool:
-        return wall_time is not None and time.monotonic() - wall_time <= self.config.command_timeout
 
     def _on_heartbeat(self) -> None:
         with self._lock:
-            controlling = self._fresh(self._last_odometry_wall) and self._fresh(self._last_command_wall)
+            controlling = self.fresh(self._obs_wall) and self.fresh(self._last_command_wall)
         if not controlling:
             if self._heartbeat_since is not None:
                 self.get_logger().warning("odometry or commands stale: offboard_control_mode stopped (PX4's "
@@ -303,11 +247,9 @@ class PX4BridgeNode(Node):
         message.from_external = True
         self._command_pub.publish(message)
 
-    def _publish_diagnostics(self) -> None:
-        rejected = self.health.rejected_total()
+    def diagnostics_status(self, rejected: int) -> tuple[str, str]:
         controlling = self._heartbeat_since is not None
-        self.health.publish("ok" if controlling else "warn",
-                            f"{'controlling' if controlling else 'not controlling'}, {rejected} input(s) rejected")
+        return ("ok" if controlling else "warn"), ("controlling" if controlling else "not controlling")
 
 
 def main(args: list[str] | None = None) -> int:

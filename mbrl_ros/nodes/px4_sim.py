@@ -31,7 +31,14 @@ import numpy as np
 
 import mbrl_ros.robots.px4_msgs  # noqa: F401  (registers px4_msgs types with the runtime)
 from mbrl_ros.config import param
-from mbrl_ros.nodes.px4_bridge import PX4_SUBSCRIBER_QOS, px4_out_qos
+from mbrl_ros.nodes.px4_bridge import (
+    PX4_CUSTOM_MAIN_MODE_OFFBOARD,
+    PX4_SUBSCRIBER_QOS,
+    VEHICLE_CMD_COMPONENT_ARM_DISARM,
+    VEHICLE_CMD_DO_SET_MODE,
+    px4_out_qos,
+    px4_scales,
+)
 from mbrl_ros.nodes.quadrotor_stand_in import QuadrotorStandIn, QuadrotorStandInConfig
 from mbrl_ros.nodes.runner import run_node
 from mbrl_ros.robots.px4_msgs import px4_topic
@@ -41,10 +48,6 @@ from mbrl_ros.robots.quadrotor_interfaces import (
     wrench_from_px4_setpoint,
 )
 from mbrl_ros.ros.compat import msg
-
-VEHICLE_CMD_DO_SET_MODE = 176
-VEHICLE_CMD_COMPONENT_ARM_DISARM = 400
-PX4_CUSTOM_MAIN_MODE_OFFBOARD = 6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,8 +76,7 @@ class PX4SimNode(QuadrotorStandIn):
 
     def setup(self) -> None:
         cfg = self.config
-        self.max_thrust = cfg.max_thrust or self.quad.max_collective_thrust
-        self.max_torque = np.asarray(cfg.max_torque or self.quad.max_body_torque, dtype=np.float64)
+        self.max_thrust, self.max_torque = px4_scales(self.quad, cfg.max_thrust, cfg.max_torque)
         if self.max_torque.shape != (3,):
             raise ValueError(f"max_torque needs 3 values (x, y, z), got {cfg.max_torque}")
         self._lock = threading.Lock()
