@@ -57,10 +57,13 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--hidden-layers", type=int, default=2)
     parser.add_argument("--hidden-units", type=int, default=64)
+    parser.add_argument("--precision", choices=("float64", "float32"), default="float64",
+                        help="arithmetic inside the graph (input/output are float32)")
     parser.add_argument("--out", default="bench/results/policy_inference.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(environment_header(f"onnxruntime {onnxruntime.__version__} (float32 in/out, float64 inside, CPU, IOBinding, in-process)", 1))
+    print(environment_header(f"onnxruntime {onnxruntime.__version__} (float32 in/out, "
+                             f"{args.precision} inside, CPU, IOBinding, in-process)", 1))
     task = make_task(args.task)
     observations = random_transitions(task, 2, seed=0)[0].astype(np.float32)
     policy = PolicyNetwork.from_spec(task.spec, {"hidden_layers": args.hidden_layers,
@@ -68,12 +71,14 @@ def main() -> int:
     policy.fit_normalization(observations)
     policy.eval()
     with tempfile.TemporaryDirectory() as tmp:
-        path = export_policy_onnx(policy, Path(tmp) / "policy.onnx", task_spec=task.spec, metadata={"version": 1})
+        path = export_policy_onnx(policy, Path(tmp) / "policy.onnx", task_spec=task.spec, metadata={"version": 1},
+                                  precision=args.precision)
         parity = check_parity(path, policy, n=10000)
         onnx_policy = load_policy_onnx(path, expected_spec=task.spec, intra_op_threads=1)
     print(f"# policy: {task.spec.obs_dim} -> {args.hidden_layers}x{args.hidden_units} tanh -> {task.spec.act_dim}; "
           f"task {args.task}; parity on 10000 observations: {parity:.3g}")
     results = {"task": args.task, "hidden_layers": args.hidden_layers, "hidden_units": args.hidden_units,
+               "precision": args.precision,
                "parity_max_abs": parity, "goal_p99_us": GOAL_P99_US}
     results["onnx"] = summary(latencies_us(onnx_policy, observations, args.calls, args.warmup))
     results["torch"] = summary(latencies_us(policy.act, observations, max(args.calls // 10, 100), args.warmup // 10))

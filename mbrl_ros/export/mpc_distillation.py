@@ -174,6 +174,7 @@ def dagger_config(params: RunParameters | Mapping[str, Any]) -> DAggerConfig:
 
 def distill_to_onnx(expert: MPCExpert, task: Task, out: str | Path, *, config: DAggerConfig, seed: int = 0,
                     metadata: Mapping[str, Any] | None = None, parity_tolerance: float = PARITY_TOLERANCE,
+                    precision: str = "float64",
                     on_iteration: Callable[[DAggerIteration], None] | None = None) -> PolicyExport:
     """DAgger from ``expert`` on ``task`` (in simulation), ONNX export with metadata, parity check.
 
@@ -189,7 +190,7 @@ def distill_to_onnx(expert: MPCExpert, task: Task, out: str | Path, *, config: D
     meta = {"version": 1, "distilled_from": "mpc", "dagger_iterations": config.iterations,
             "dataset_size": int(final.dataset_size), "train_loss": float(final.train_loss), "seed": int(seed),
             **dict(metadata or {})}
-    path = export_policy_onnx(result.policy, out, task_spec=task.spec, metadata=meta)
+    path = export_policy_onnx(result.policy, out, task_spec=task.spec, metadata=meta, precision=precision)
     load_policy_onnx(path, expected_spec=task.spec)  # the checks a robot will run
     parity = check_parity(path, result.policy, n=PARITY_SAMPLES, seed=seed)
     if not parity <= parity_tolerance:

@@ -31,6 +31,8 @@ FORMAT_VERSION = 1
 INPUT_NAME = "observation"
 OUTPUT_NAME = "action"
 MIN_OPSET = 13
+#: Arithmetic of the exported graph (input and output are float32 either way).
+PRECISIONS = ("float64", "float32")
 #: metadata_props every policy file carries (values are JSON).
 REQUIRED_METADATA = ("format", "format_version", "task", "observation_names", "action_names", "action_low",
                      "action_high", "control_period", "version", "opset")
@@ -147,7 +149,7 @@ def _spec_metadata(spec: TaskSpec) -> dict[str, Any]:
 
 
 def policy_to_onnx(policy: PolicyNetwork, *, task_spec: TaskSpec, metadata: Mapping[str, Any] | None = None,
-                   opset: int = 17):
+                   opset: int = 17, precision: str = "float64"):
     """The ONNX ``ModelProto`` of ``policy`` (see :func:`export_policy_onnx`)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -162,6 +164,9 @@ def policy_to_onnx(policy: PolicyNetwork, *, task_spec: TaskSpec, metadata: Mapp
                          f"{list(task_spec.action_high)}; build it with PolicyNetwork.from_spec(spec)")
     if opset < MIN_OPSET:
         raise ValueError(f"opset must be >= {MIN_OPSET}, got {opset}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    wide = precision == "float64"
     extra = dict(metadata or {})
     version = extra.pop("version", 0)
     if isinstance(version, bool) or not isinstance(version, int) or version < 0:
@@ -169,7 +174,10 @@ def policy_to_onnx(policy: PolicyNetwork, *, task_spec: TaskSpec, metadata: Mapp
     init, nodes = [], []
 
     def const(name: str, tensor: torch.Tensor) -> str:
-        array = tensor.detach().numpy() if tensor.dtype == torch.long else tensor.detach().double().numpy()
+        if tensor.dtype == torch.long:
+            array = tensor.detach().numpy()
+        else:
+            array = tensor.detach().double().numpy().astype(np.float64 if wide else np.float32)
         init.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
         return name
 
@@ -181,10 +189,11 @@ def policy_to_onnx(policy: PolicyNetwork, *, task_spec: TaskSpec, metadata: Mapp
     # the subtraction stays a node: folding it into the bias loses float32 precision when
     # |mean| >> std). Angle entries reach the first layer as sin/cos, their centered raw value
     # with a zero weight, so the layer reads Concat(centered, sin, cos) without a Gather.
-    # The graph computes in float64 between float32 input and output: in float32, the rounding
-    # of the 64-term sums alone moves a +-15 N action by ~1e-5, as much as the parity budget.
-    # In float64 the file matches the network's exact value up to the final rounding to float32.
-    obs64 = node("Cast", [INPUT_NAME], "observation_f64", to=TensorProto.DOUBLE)
+    # float64 (default): the graph computes in float64 between float32 input and output. In
+    # float32 the rounding of the 64-term sums alone moves a +-15 N action by ~1e-5, as much as
+    # the parity budget; in float64 the file matches the network up to the final rounding to
+    # float32, at about twice the inference time (float32: for the last microseconds).
+    obs64 = node("Cast", [INPUT_NAME], "observation_f64", to=TensorProto.DOUBLE) if wide else INPUT_NAME
     x = node("Sub", [obs64, const("obs_mean", policy.obs_mean)], "obs_centered")
     first = policy.layers[0].weight.detach().double()  # (H, F): F = plain entries, then sin, then cos
     weight0 = torch.zeros(first.shape[0], policy.obs_dim + 2 * len(policy.angle_indices), dtype=torch.float64)
@@ -209,8 +218,11 @@ def policy_to_onnx(policy: PolicyNetwork, *, task_spec: TaskSpec, metadata: Mapp
             x = node("Mul", [x, node("Sigmoid", [x], f"sigmoid_{i}")], f"hidden_{i}")
     x = node("Tanh", [x], "squashed")
     x = node("Mul", [x, const("action_half_range", policy.action_half_range)], "action_offset")
-    x = node("Add", [x, const("action_mid", policy.action_mid)], "action_f64")
-    node("Cast", [x], OUTPUT_NAME, to=TensorProto.FLOAT)
+    if wide:
+        x = node("Add", [x, const("action_mid", policy.action_mid)], "action_f64")
+        node("Cast", [x], OUTPUT_NAME, to=TensorProto.FLOAT)
+    else:
+        node("Add", [x, const("action_mid", policy.action_mid)], OUTPUT_NAME)
     graph = helper.make_graph(
         nodes, "mbrl_ros_policy",
         [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", policy.obs_dim])],
@@ -221,7 +233,7 @@ def policy_to_onnx(policy: PolicyNetwork, *, task_spec: TaskSpec, metadata: Mapp
     proto.ir_version = helper.find_min_ir_version_for([opset_id])
     proto.model_version = version
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **_spec_metadata(task_spec), "version": version,
-            "opset": int(opset), "extra": extra}
+            "opset": int(opset), "precision": precision, "extra": extra}
     try:
         props = {key: json.dumps(value) for key, value in meta.items()}
     except TypeError as exc:
@@ -232,7 +244,8 @@ def policy_to_onnx(policy: PolicyNetwork, *, task_spec: TaskSpec, metadata: Mapp
 
 
 def export_policy_onnx(policy: PolicyNetwork, path: str | Path, *, task_spec: TaskSpec,
-                       metadata: Mapping[str, Any] | None = None, opset: int = 17) -> Path:
+                       metadata: Mapping[str, Any] | None = None, opset: int = 17,
+                       precision: str = "float64") -> Path:
     """Write ``policy`` as ONNX (``observation (B, O)`` -> ``action (B, A)``) with task metadata.
 
     Args:
@@ -242,10 +255,12 @@ def export_policy_onnx(policy: PolicyNetwork, path: str | Path, *, task_spec: Ta
         metadata: JSON-serializable extras; ``metadata["version"]`` (int, default 0) becomes
             the policy version (``version`` prop and ``ModelProto.model_version``).
         opset: ONNX opset (>= 13).
+        precision: arithmetic inside the graph, ``float64`` (parity with the network to the
+            last float32 ulp of the action) or ``float32`` (about half the inference time).
     Returns:
         ``path``.
     """
-    proto = policy_to_onnx(policy, task_spec=task_spec, metadata=metadata, opset=opset)
+    proto = policy_to_onnx(policy, task_spec=task_spec, metadata=metadata, opset=opset, precision=precision)
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(proto.SerializeToString())
@@ -257,19 +272,24 @@ def check_parity(path: str | Path, policy: PolicyNetwork, n: int = 10000, *, see
     """Max abs difference between ``policy`` (torch) and the ONNX file on ``n`` random observations.
 
     Observations (float32, as a robot sends them) are drawn around the policy's normalization
-    (mean +- 3 std, Gaussian). The torch reference runs in float64, the precision the graph
-    computes in, so the difference measures the export (the final rounding of the action to
-    float32 included), not float32 rounding inside torch, which alone reaches ~1e-5 on a
-    +-15 N action.
+    (mean +- 3 std, Gaussian). The torch reference runs in the precision the graph computes in
+    (its ``precision`` metadata): for float64 graphs the difference measures the export (the
+    final rounding of the action to float32 included), not float32 rounding inside torch,
+    which alone reaches ~1e-5 on a +-15 N action.
     """
+    import onnx
+
     rng = np.random.default_rng(seed)
     mean, std = policy.obs_mean.numpy(), policy.obs_std.numpy()
     obs = (mean + 3 * std * rng.standard_normal((n, policy.obs_dim))).astype(np.float32)
-    session = ort_session(Path(path).read_bytes())
+    data = Path(path).read_bytes()
+    props = {p.key: p.value for p in onnx.load_from_string(data).metadata_props}
+    wide = json.loads(props.get("precision", '"float32"')) == "float64"
+    session = ort_session(data)
     (ort_actions,) = session.run([OUTPUT_NAME], {INPUT_NAME: obs})
-    reference = copy.deepcopy(policy).double()
+    reference = copy.deepcopy(policy).double() if wide else policy
     with torch.no_grad():
-        torch_actions = reference(torch.from_numpy(obs).double()).numpy()
+        torch_actions = reference(torch.from_numpy(obs).to(torch.float64 if wide else torch.float32)).double().numpy()
     return float(np.abs(ort_actions.astype(np.float64) - torch_actions).max())
 
 

@@ -55,3 +55,16 @@ def test_a_large_action_range_keeps_parity(tmp_path):
     graph = onnx.load(path).graph
     assert graph.node[0].op_type == "Cast" and graph.node[-1].op_type == "Cast"  # float32 in and out
     assert check_parity(path, policy, n=10000) <= 2 * np.spacing(np.float32(15.0))
+
+
+def test_float32_precision_graph(tmp_path):
+    policy, spec = cartpole_policy()
+    path = export_policy_onnx(policy, tmp_path / "p32.onnx", task_spec=spec, precision="float32")
+    model = onnx.load(path)
+    assert "Cast" not in [node.op_type for node in model.graph.node]
+    assert {p.key: p.value for p in model.metadata_props}["precision"] == '"float32"'
+    assert check_parity(path, policy, n=10000) <= 1e-4  # float32 on both sides: a few ulps of 15 N
+    loaded = load_policy_onnx(path, spec)
+    obs = np.random.default_rng(4).normal(size=(16, 4)).astype(np.float32)
+    with torch.no_grad():
+        assert np.abs(loaded.act_batch(obs) - policy(torch.from_numpy(obs)).numpy()).max() <= 1e-4
