@@ -11,6 +11,26 @@ Each episode starts from a seeded perturbed hover state and runs ``episode_lengt
 robot's states stop, as when a pilot lands and takes off again). After ``episodes``
 episodes it logs ``<name> summary: {json}`` (the counters of what it received) and exits
 with code 0, which ends the launch (``on_exit: shutdown``).
+
+Optional onboard sensors (off by default; a sensor profile such as
+``config/sensors/mocap_imu/quadrotor_hover.yaml`` turns them on), through the models of
+:mod:`mbrl_ros.sensors`:
+
+* ``imu_topic`` (sensor_msgs/Imu, frame ``imu_frame_id``, body FLU): gyro and specific force
+  once per control step, with ``imu.*`` noise densities and bias random walks; the specific
+  force is taken from the step's mean acceleration ``(v_k - v_{k-1}) / dt`` (what the
+  integrator applied). The orientation field is not measured (covariance[0] = -1, REP 145).
+* ``pose_topic`` (geometry_msgs/PoseStamped, frame ``pose_frame_id``, world ENU): a
+  motion-capture-like pose every ``pose.rate_divider`` steps with ``pose.*`` noise, latency
+  (stamped at capture, published late) and dropouts.
+* ``~/ground_truth`` (nav_msgs/Odometry, twist in the body frame as REP 105), published
+  whenever a sensor is on, for tests and benchmarks.
+
+Sensor stamps follow the simulation: step k of an episode is stamped ``t0 + k * dt`` with
+``t0`` the episode's start on the node clock, so IMU intervals are exactly the integrator's
+(on a loaded machine wall-clock stamps would jitter by milliseconds). If the simulation falls
+behind by more than ``sensor_resync`` s the stamps jump to the clock (counted as
+``sensor_resyncs``).
 """
 from __future__ import annotations
 
@@ -23,11 +43,15 @@ from typing import Any
 import numpy as np
 
 from mbrl_ros.config import param
+from mbrl_ros.estimation import quaternion
+from mbrl_ros.nodes.conversions import ns_to_stamp
 from mbrl_ros.nodes.diagnostics import NodeHealth
 from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
 from mbrl_ros.nodes.shared_parameters import declare_task
 from mbrl_ros.robots.quadrotor_interfaces import QuadrotorParameters
-from mbrl_ros.ros.compat import Clock, ClockType, Node, rclpy_api
+from mbrl_ros.robots.frames import wxyz_to_xyzw
+from mbrl_ros.ros.compat import Clock, ClockType, Node, msg, rclpy_api
+from mbrl_ros.sensors import ImuSensor, ImuSensorConfig, PoseSensor, PoseSensorConfig
 from mbrl_ros.tasks.physics import PhysicsError
 
 
@@ -48,6 +72,15 @@ class QuadrotorStandInConfig:
     start_delay: float = param(0.5, "Wall seconds to wait once they are there.", low=0.0, high=60.0)
     linger: float = param(0.5, "Wall seconds to stay up after the last episode.", low=0.0, high=60.0)
     diagnostics_period: float = param(1.0, "Seconds between two /diagnostics messages.", low=0.01, high=3600.0)
+    imu_topic: str = param("", "sensor_msgs/Imu output through the imu.* sensor model, once per control step "
+                           "(e.g. /imu); empty: no IMU.")
+    pose_topic: str = param("", "geometry_msgs/PoseStamped output through the pose.* sensor model (e.g. "
+                            "/mocap/pose); empty: no pose.")
+    imu_frame_id: str = param("base_link", "frame_id of the IMU messages (the body, FLU) and child_frame_id "
+                              "of ~/ground_truth.")
+    pose_frame_id: str = param("world", "frame_id of the poses and of ~/ground_truth (ENU, z up).")
+    sensor_resync: float = param(0.1, "Sensor stamps jump to the clock when the simulation lags it by more "
+                                 "than this (s).", low=0.001, high=3600.0)
 
 
 class QuadrotorStandIn(Node):
@@ -63,7 +96,9 @@ class QuadrotorStandIn(Node):
         super().__init__(name, **node_kwargs)
         self.config = declare_config(self, self.config_class)
         self.task = declare_task(self, self.config.task)
-        warn_unused_parameters(self, ["", self.config.task])
+        self.imu_config = declare_config(self, ImuSensorConfig, prefix="imu")
+        self.pose_config = declare_config(self, PoseSensorConfig, prefix="pose")
+        warn_unused_parameters(self, ["", self.config.task, "imu", "pose"])
         self.quad = QuadrotorParameters.from_task(self.task)
         self.spec = self.task.spec
         self.exit_code = 0
@@ -77,6 +112,7 @@ class QuadrotorStandIn(Node):
         self._start_wall = time.monotonic()
         self._stopping = threading.Event()
         self.setup()
+        self._setup_sensors()
         self.create_timer(self.config.diagnostics_period, self._publish_diagnostics,
                           clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.context.on_shutdown(self._stopping.set)
@@ -114,6 +150,85 @@ class QuadrotorStandIn(Node):
 
     def count(self, key: str, increment: int = 1) -> None:
         self.counters[key] = self.counters.get(key, 0) + increment
+
+    # -- onboard sensors (see the module docstring) -------------------------------------------
+    def _setup_sensors(self) -> None:
+        cfg = self.config
+        self.sensors_on = bool(cfg.imu_topic or cfg.pose_topic)
+        if not self.sensors_on:
+            return
+        # Their own stream: turning a sensor on leaves the episodes' start states as they were.
+        rng = np.random.default_rng([cfg.seed, 0x5E4])
+        gravity = np.array(self.task.physics.model.opt.gravity, dtype=np.float64)
+        self._imu = ImuSensor(self.imu_config, 1.0 / self.spec.control_period, rng, gravity=gravity)
+        self._pose = PoseSensor(self.pose_config, rng)
+        self._imu_pub = self.create_publisher(msg("sensor_msgs/msg/Imu"), cfg.imu_topic, 50) if cfg.imu_topic else None
+        self._pose_pub = (self.create_publisher(msg("geometry_msgs/msg/PoseStamped"), cfg.pose_topic, 10)
+                          if cfg.pose_topic else None)
+        self._truth_pub = self.create_publisher(msg("nav_msgs/msg/Odometry"), "~/ground_truth", 50)
+        self._sensor_t0_ns = 0
+        self._sensor_step = 0
+        self._previous_velocity: np.ndarray | None = None
+        self.counters.update({"imu_samples": 0, "poses": 0, "poses_dropped": 0, "sensor_resyncs": 0})
+        self.get_logger().info(f"sensors: imu {cfg.imu_topic or 'off'}, pose {cfg.pose_topic or 'off'}")
+
+    def _start_sensors(self, now_ns: int) -> None:
+        self._imu.reset()
+        self._pose.reset()
+        self._sensor_t0_ns = now_ns
+        self._sensor_step = 0
+        self._previous_velocity = None
+
+    def _sample_sensors(self, obs: np.ndarray) -> None:
+        """Measure ``obs`` (after step ``_sensor_step`` of the episode) and publish what is due."""
+        period_ns = round(self.spec.control_period * 1e9)
+        stamp_ns = self._sensor_t0_ns + self._sensor_step * period_ns
+        now_ns = self.get_clock().now().nanoseconds
+        if now_ns - stamp_ns > self.config.sensor_resync * 1e9:
+            self.count("sensor_resyncs")
+            self._sensor_t0_ns += now_ns - stamp_ns
+            stamp_ns = now_ns
+        self._sensor_step += 1
+        position, q, velocity, rates = obs[0:3], obs[3:7], obs[7:10], obs[10:13]
+        # The first sample of an episode has no previous velocity: it reads as unaccelerated.
+        acceleration = (np.zeros(3) if self._previous_velocity is None
+                        else (velocity - self._previous_velocity) / self.spec.control_period)
+        self._previous_velocity = velocity.copy()
+        stamp = ns_to_stamp(stamp_ns)
+        if self._imu_pub is not None:
+            reading = self._imu.measure(stamp_ns, rates, acceleration, q)
+            message = msg("sensor_msgs/msg/Imu")()
+            message.header.stamp, message.header.frame_id = stamp, self.config.imu_frame_id
+            message.orientation_covariance = [-1.0] + [0.0] * 8
+            w, a = message.angular_velocity, message.linear_acceleration
+            w.x, w.y, w.z = (float(v) for v in reading.gyro)
+            a.x, a.y, a.z = (float(v) for v in reading.accel)
+            gyro_var = (self.imu_config.gyro_noise_density ** 2) / self.spec.control_period
+            accel_var = (self.imu_config.accel_noise_density ** 2) / self.spec.control_period
+            message.angular_velocity_covariance = [gyro_var, 0.0, 0.0, 0.0, gyro_var, 0.0, 0.0, 0.0, gyro_var]
+            message.linear_acceleration_covariance = [accel_var, 0.0, 0.0, 0.0, accel_var, 0.0, 0.0, 0.0, accel_var]
+            self._imu_pub.publish(message)
+            self.count("imu_samples")
+        if self._pose_pub is not None:
+            for pose in self._pose.measure(stamp_ns, position, q):
+                message = msg("geometry_msgs/msg/PoseStamped")()
+                message.header.stamp, message.header.frame_id = ns_to_stamp(pose.stamp_ns), self.config.pose_frame_id
+                p, o = message.pose.position, message.pose.orientation
+                p.x, p.y, p.z = (float(v) for v in pose.position)
+                o.x, o.y, o.z, o.w = (float(v) for v in wxyz_to_xyzw(pose.quaternion))
+                self._pose_pub.publish(message)
+                self.count("poses")
+            self.counters["poses_dropped"] = self._pose.dropped
+        truth = msg("nav_msgs/msg/Odometry")()
+        truth.header.stamp, truth.header.frame_id = stamp, self.config.pose_frame_id
+        truth.child_frame_id = self.config.imu_frame_id
+        p, o = truth.pose.pose.position, truth.pose.pose.orientation
+        p.x, p.y, p.z = (float(v) for v in position)
+        o.x, o.y, o.z, o.w = (float(v) for v in wxyz_to_xyzw(q))
+        v, w = truth.twist.twist.linear, truth.twist.twist.angular
+        v.x, v.y, v.z = (float(x) for x in quaternion.to_rotation_matrix(q).T @ velocity)
+        w.x, w.y, w.z = (float(x) for x in rates)
+        self._truth_pub.publish(truth)
 
     # -- simulation thread --------------------------------------------------------------------
     def _run(self) -> None:
@@ -162,6 +277,9 @@ class QuadrotorStandIn(Node):
         self.on_episode_start(episode)
         self.in_episode = True
         self.publish_state(obs, self.get_clock().now().nanoseconds)
+        if self.sensors_on:
+            self._start_sensors(self.get_clock().now().nanoseconds)
+            self._sample_sensors(obs)
         next_tick = time.monotonic() + period
         for _ in range(length):
             if self._stopping.wait(max(0.0, next_tick - time.monotonic())):
@@ -184,6 +302,8 @@ class QuadrotorStandIn(Node):
             total += reward
             self.count("steps")
             self.publish_state(obs, self.get_clock().now().nanoseconds)
+            if self.sensors_on:
+                self._sample_sensors(obs)
             if terminated or truncated:
                 break
         self.in_episode = False
