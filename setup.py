@@ -55,6 +55,7 @@ setup(
             "mbrl-ros = mbrl_ros.cli:main",
             "sim_bridge = mbrl_ros.nodes.sim_bridge:main",
             "state_estimator = mbrl_ros.nodes.state_estimator:main",
+            "rigid_body_estimator = mbrl_ros.nodes.rigid_body_estimator:main",
             "model_learner = mbrl_ros.nodes.model_learner:main",
             "mpc_planner = mbrl_ros.nodes.planner:main",
             "policy_controller = mbrl_ros.nodes.policy_controller:main",
