@@ -65,15 +65,8 @@ import numpy as np
 import torch
 
 from mbrl_ros.config import ConfigError, param
-from mbrl_ros.nodes.conversions import (
-    NS_PER_S,
-    InvalidMessageError,
-    command_message,
-    joint_state_to_sample,
-    message_bytes,
-    path_message,
-    seconds_to_ns,
-)
+from mbrl_ros.nodes.command_node import CommandNodeMixin, median_p99
+from mbrl_ros.nodes.conversions import message_bytes, path_message, seconds_to_ns
 from mbrl_ros.nodes.diagnostics import NodeHealth
 from mbrl_ros.nodes.joint_layout import state_layout
 from mbrl_ros.nodes.model_messages import ModelRejectedError, decode_model, model_version
@@ -82,14 +75,7 @@ from mbrl_ros.nodes.runner import run_node
 from mbrl_ros.learning.loop import seed_action
 from mbrl_ros.nodes.shared_parameters import declare_learning, declare_task
 from mbrl_ros.planning import PLANNERS, TrajectoryObjective, make_planner
-from mbrl_ros.ros.compat import (
-    Clock,
-    ClockType,
-    MutuallyExclusiveCallbackGroup,
-    Node,
-    msg,
-    qos_profile_latched,
-)
+from mbrl_ros.ros.compat import MutuallyExclusiveCallbackGroup, Node, msg, qos_profile_latched
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,7 +128,7 @@ class _Plan:
     next_index: int = 0
 
 
-class PlannerNode(Node):
+class PlannerNode(CommandNodeMixin, Node):
     """Sampling MPC on a learned (or, before one exists, no) model; see the module docstring."""
 
     def __init__(self, **node_kwargs: Any):
@@ -157,9 +143,7 @@ class PlannerNode(Node):
         self.layout = state_layout(self.task, cfg.joint_names)
         self.horizon = self.learning.horizon
         self.health = NodeHealth(self)
-        self._low = np.asarray(spec.action_low, dtype=np.float64)
-        self._high = np.asarray(spec.action_high, dtype=np.float64)
-        self.safe_action = spec.safe_action()
+        self._init_command_output(spec)  # limits and safe command
         self._period_ns = seconds_to_ns(spec.control_period)
         self._rng = np.random.default_rng(cfg.seed)
         self._device = torch.device(self.learning.device)
@@ -197,27 +181,17 @@ class PlannerNode(Node):
         inputs = MutuallyExclusiveCallbackGroup()
         models = MutuallyExclusiveCallbackGroup()
         control = MutuallyExclusiveCallbackGroup()
-        self._command_pub = self.create_publisher(msg("std_msgs/msg/Float64MultiArray"),
-                                                  f"/{cfg.controller}/commands", 10)
+        self._create_command_publisher()
         self._path_pub = self.create_publisher(msg("nav_msgs/msg/Path"), "~/plan", 10) if cfg.publish_path else None
-        if self.layout.extra_dim:
-            # Created before the state subscription: when both have data, the executor serves
-            # the one created first, so a new episode's extra is in place before its first state.
-            self.create_subscription(msg("std_msgs/msg/Float64MultiArray"), cfg.observation_extra_topic,
-                                     self._on_extra, qos_profile_latched, callback_group=inputs)
-        self.create_subscription(msg("sensor_msgs/msg/JointState"), cfg.state_topic, self._on_state, 10,
-                                 callback_group=inputs)
+        self._subscribe_state(inputs)  # the observation extra's subscription first
         self.create_subscription(msg("std_msgs/msg/UInt8MultiArray"), cfg.model_topic, self._on_model,
                                  qos_profile_latched, callback_group=models)
         if cfg.episode_end_topic:
             self.create_subscription(msg("std_msgs/msg/Float64"), cfg.episode_end_topic, self._on_episode_end, 10,
                                      callback_group=inputs)
-        steady = Clock(clock_type=ClockType.STEADY_TIME)
         if cfg.trigger == "timer":
             self.create_timer(spec.control_period, self._on_control_tick, callback_group=control)
-        self.create_timer(cfg.state_timeout, self._on_watchdog, callback_group=control, clock=steady)
-        self.create_timer(cfg.diagnostics_period, self._publish_diagnostics, callback_group=control, clock=steady)
-        self.context.on_shutdown(self._on_shutdown)
+        self._create_watchdog(control)
         self._thread = threading.Thread(target=self._planning_loop, name="planning", daemon=True)
         self._thread.start()
         self.get_logger().info(
@@ -227,30 +201,14 @@ class PlannerNode(Node):
 
     # -- inputs (executor threads) --------------------------------------------------------
     def _on_state(self, message: Any) -> None:
-        try:
-            sample = joint_state_to_sample(message, self.layout.joint_names,
-                                           require_velocity=self.layout.requires_velocity)
-        except InvalidMessageError as exc:
-            self.health.reject("state", exc.reason, str(exc))
+        sample = self._accept_state(message, require_velocity=self.layout.requires_velocity)
+        if sample is None:
             return
-        if self._last_state_ns is not None and sample.stamp_ns <= self._last_state_ns:
-            reason = "duplicate_stamp" if sample.stamp_ns == self._last_state_ns else "out_of_order"
-            self.health.reject("state", reason, f"stamp {sample.stamp:.9f} s is not newer than the last state")
-            return
-        if self.config.max_state_age > 0:
-            age = (self.get_clock().now().nanoseconds - sample.stamp_ns) / NS_PER_S
-            if age > self.config.max_state_age:
-                self.health.reject("state", "stale", f"state is {age:.3f} s old (max_state_age "
-                                                     f"{self.config.max_state_age} s)")
-                return
         with self._lock:
             extra = self._extra
-        if self.layout.extra_dim and extra is None:
-            self.health.reject("state", "missing_extra", f"no observation extra on "
-                                                         f"{self.config.observation_extra_topic} yet")
+        obs = self._observation(sample, extra)
+        if obs is None:
             return
-        obs = self.layout.observation(sample.positions, sample.velocities, extra)
-        self._last_state_ns = sample.stamp_ns
         with self._lock:
             self._last_state_wall = time.monotonic()
             self._last_obs = obs
@@ -262,15 +220,6 @@ class PlannerNode(Node):
             self._latest_state = (obs, sample.stamp_ns)
             self._state_cv.notify()
         self.health.count("states")
-
-    def _on_extra(self, message: Any) -> None:
-        extra = np.asarray(message.data, dtype=np.float64).reshape(-1)
-        if extra.size != self.layout.extra_dim or not np.all(np.isfinite(extra)):
-            self.health.reject("observation_extra", "invalid", f"expected {self.layout.extra_dim} finite "
-                                                               f"values, got {extra.tolist()}")
-            return
-        with self._lock:
-            self._extra = extra
 
     def _on_episode_end(self, _message: Any) -> None:
         with self._lock:
@@ -386,18 +335,7 @@ class PlannerNode(Node):
         if np.all(np.isfinite(points)):
             self._path_pub.publish(path_message(stamp_ns, self._period_ns, points, self.config.path_frame))
 
-    # -- control side (executor threads) -----------------------------------------------------
-    def _publish_command(self, action: np.ndarray, *, tag_ns: int | None = None, kind: str | None = None) -> None:
-        """Publish ``action`` clamped to the limits; a non-finite one is replaced by the safe command."""
-        action = np.asarray(action, dtype=np.float64).reshape(-1)
-        if action.shape != self.safe_action.shape or not np.all(np.isfinite(action)):
-            self.health.count("non_finite_commands")
-            action = self.safe_action
-        self._command_pub.publish(command_message(np.clip(action, self._low, self._high), tag_ns))
-        self.health.count("commands")
-        if kind is not None:
-            self.health.count(f"commands.{kind}")
-
+    # -- control side (executor threads; publishing, watchdog: CommandNodeMixin) --------------
     def _answer_state(self, stamp_ns: int) -> None:
         """``state_async``: publish the newest plan's action for the state stamped ``stamp_ns`` now."""
         with self._lock:
@@ -419,11 +357,6 @@ class PlannerNode(Node):
             self._publish_command(self.safe_action, tag_ns=stamp_ns, kind="plan_exhausted")
         self.health.set("plan_index", index)
 
-    def _state_is_stale(self) -> bool:
-        with self._lock:
-            last = self._last_state_wall
-        return last is not None and time.monotonic() - last > self.config.state_timeout
-
     def _on_control_tick(self) -> None:
         if self._state_is_stale():
             return  # the watchdog sends the safe command
@@ -438,41 +371,27 @@ class PlannerNode(Node):
         else:
             self._publish_command(self.safe_action, kind="plan_exhausted")
 
-    def _on_watchdog(self) -> None:
-        if not self._state_is_stale():
-            return
+    def _on_state_timeout(self) -> int | None:
+        """The watchdog is about to send the safe command: drop the plan. The command is tagged
+        with the last state when commands answer states, so a lockstep simulator that is between
+        episodes drops it as stale instead of applying it to its next state."""
         with self._lock:
             self._plan = None
-        # Tagged with the last state when commands answer states, so a lockstep simulator that is
-        # between episodes drops it as stale instead of applying it to its next state.
-        tag = self._last_state_ns if self.config.trigger in ("state", "state_async") else None
-        self._publish_command(self.safe_action, tag_ns=tag, kind="safe")
-        self.health.log_throttled("state_timeout", f"no state for more than {self.config.state_timeout} s; "
-                                                   f"sending the safe command {self.safe_action.tolist()}")
+        return self._last_state_ns if self.config.trigger in ("state", "state_async") else None
 
     def _publish_diagnostics(self) -> None:
+        extra = median_p99(self._plan_times, "plan_ms", scale=1e3)
         # list(): a C-level copy under the GIL, so another thread's append cannot interleave.
-        times = np.asarray(list(self._plan_times)) * 1e3
-        extra = {}
-        if times.size:
-            extra = {"plan_ms_median": float(np.median(times)), "plan_ms_p99": float(np.percentile(times, 99))}
         indices = np.asarray(list(self._plan_indices))
         if indices.size:
             extra["plan_index_median"] = float(np.median(indices))
             extra["plan_index_max"] = int(indices.max())
-        rejected = self.health.rejected_total()
-        stale = self._state_is_stale()
-        level = "error" if stale else ("warn" if rejected or self.health.get("deadline_misses") else "ok")
-        self.health.publish(level, f"model version {self.model_version}, "
-                                   f"{'no state' if stale else 'running'}, {rejected} input(s) rejected", extra)
+        self._publish_health(f"model version {self.model_version}", self.health.get("deadline_misses"), extra)
 
     def _on_shutdown(self) -> None:
-        """Ctrl-C or SIGTERM: leave the actuators with the safe command (entities still exist here)."""
+        """Ctrl-C or SIGTERM: stop planning and leave the actuators with the safe command."""
         self._stopping.set()
-        try:
-            self._publish_command(self.safe_action, kind="safe")
-        except RuntimeError as exc:  # rclpy and the runtime raise RCLError (a RuntimeError) if it is too late
-            self.get_logger().warning(f"could not send the safe command at shutdown: {exc}")
+        super()._on_shutdown()
 
     def stop(self) -> None:
         """Stop the planning thread (called before the node is destroyed)."""

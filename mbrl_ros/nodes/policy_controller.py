@@ -46,27 +46,14 @@ import numpy as np
 
 from mbrl_ros.config import ConfigError, param
 from mbrl_ros.export.onnx_policy import OnnxPolicy, PolicyFormatError, load_policy_bytes, load_policy_onnx
-from mbrl_ros.nodes.conversions import (
-    NS_PER_S,
-    InvalidMessageError,
-    command_message,
-    joint_state_to_sample,
-    message_bytes,
-)
+from mbrl_ros.nodes.command_node import CommandNodeMixin, median_p99
+from mbrl_ros.nodes.conversions import message_bytes
 from mbrl_ros.nodes.diagnostics import NodeHealth
 from mbrl_ros.nodes.joint_layout import joint_layout
 from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
 from mbrl_ros.nodes.runner import run_node
 from mbrl_ros.nodes.shared_parameters import declare_task
-from mbrl_ros.ros.compat import (
-    Clock,
-    ClockType,
-    MutuallyExclusiveCallbackGroup,
-    Node,
-    msg,
-    qos_profile_latched,
-    rclpy_api,
-)
+from mbrl_ros.ros.compat import MutuallyExclusiveCallbackGroup, Node, msg, qos_profile_latched, rclpy_api
 
 #: Exit code when the policy file fails its checks (2 is for invalid parameters).
 EXIT_BAD_POLICY = 3
@@ -97,13 +84,15 @@ class PolicyControllerConfig:
     diagnostics_period: float = param(1.0, "Seconds between two /diagnostics messages.", low=0.01, high=3600.0)
 
 
-class PolicyControllerNode(Node):
+class PolicyControllerNode(CommandNodeMixin, Node):
     """Answers each state with the ONNX policy's action; see the module docstring.
 
     Raises:
         ConfigError: no ``policy_file`` given.
         PolicyFormatError: the policy file fails a check (``main`` exits with :data:`EXIT_BAD_POLICY`).
     """
+
+    non_finite_counter = "non_finite_actions"
 
     def __init__(self, **node_kwargs: Any):
         super().__init__("policy_controller", **node_kwargs)
@@ -119,9 +108,7 @@ class PolicyControllerNode(Node):
         self.policy: OnnxPolicy = load_policy_onnx(Path(cfg.policy_file).expanduser(), expected_spec=spec,
                                                    intra_op_threads=cfg.intra_op_threads)
         self.health = NodeHealth(self)
-        self._low = np.asarray(spec.action_low, dtype=np.float64)
-        self._high = np.asarray(spec.action_high, dtype=np.float64)
-        self.safe_action = np.asarray(spec.safe_action(), dtype=np.float64)  # nominal action, else zeros
+        self._init_command_output(spec)  # limits and safe command (nominal action, else zeros)
         self._lock = threading.Lock()
         self._pending: OnnxPolicy | None = None
         self._extra: np.ndarray | None = None
@@ -134,20 +121,12 @@ class PolicyControllerNode(Node):
         inputs = MutuallyExclusiveCallbackGroup()
         policies = MutuallyExclusiveCallbackGroup()  # loading a policy never blocks a state
         timers = MutuallyExclusiveCallbackGroup()
-        self._command_pub = self.create_publisher(msg("std_msgs/msg/Float64MultiArray"),
-                                                  f"/{cfg.controller}/commands", 10)
-        if self.layout.extra_dim:
-            self.create_subscription(msg("std_msgs/msg/Float64MultiArray"), cfg.observation_extra_topic,
-                                     self._on_extra, qos_profile_latched, callback_group=inputs)
-        self.create_subscription(msg("sensor_msgs/msg/JointState"), cfg.state_topic, self._on_state, 10,
-                                 callback_group=inputs)
+        self._create_command_publisher()
+        self._subscribe_state(inputs)
         if cfg.policy_topic:
             self.create_subscription(msg("std_msgs/msg/UInt8MultiArray"), cfg.policy_topic, self._on_policy,
                                      qos_profile_latched, callback_group=policies)
-        steady = Clock(clock_type=ClockType.STEADY_TIME)
-        self.create_timer(cfg.state_timeout, self._on_watchdog, callback_group=timers, clock=steady)
-        self.create_timer(cfg.diagnostics_period, self._publish_diagnostics, callback_group=timers, clock=steady)
-        self.context.on_shutdown(self._on_shutdown)
+        self._create_watchdog(timers)
         self.get_logger().info(
             f"policy {self.policy.path} (version {self.policy.version}, {spec.obs_dim} -> {spec.act_dim}) on "
             f"{spec.name}; answering {cfg.state_topic} on /{cfg.controller}/commands"
@@ -155,47 +134,23 @@ class PolicyControllerNode(Node):
 
     # -- inputs -------------------------------------------------------------------------
     def _on_state(self, message: Any) -> None:
-        try:
-            sample = joint_state_to_sample(message, self.layout.joint_names, require_velocity=True)
-        except InvalidMessageError as exc:
-            self.health.reject("state", exc.reason, str(exc))
+        sample = self._accept_state(message, require_velocity=True)
+        if sample is None:
             return
-        if self._last_state_ns is not None and sample.stamp_ns <= self._last_state_ns:
-            reason = "duplicate_stamp" if sample.stamp_ns == self._last_state_ns else "out_of_order"
-            self.health.reject("state", reason, f"stamp {sample.stamp:.9f} s is not newer than the last state")
-            return
-        if self.config.max_state_age > 0:
-            age = (self.get_clock().now().nanoseconds - sample.stamp_ns) / NS_PER_S
-            if age > self.config.max_state_age:
-                self.health.reject("state", "stale", f"state is {age:.3f} s old (max_state_age "
-                                                     f"{self.config.max_state_age} s)")
-                return
         with self._lock:
             extra = self._extra
             pending, self._pending = self._pending, None
             self._last_state_wall = time.monotonic()
         if pending is not None:
             self._adopt(pending)
-        if self.layout.extra_dim and extra is None:
-            self.health.reject("state", "missing_extra", f"no observation extra on "
-                                                         f"{self.config.observation_extra_topic} yet")
+        obs = self._observation(sample, extra)
+        if obs is None:
             return
-        obs = self.layout.observation(sample.positions, sample.velocities, extra)
-        self._last_state_ns = sample.stamp_ns
         self.health.count("states")
         start = time.perf_counter()
         action = self.policy(obs)
         self._inference_us.append((time.perf_counter() - start) * 1e6)
         self._publish_command(action, tag_ns=sample.stamp_ns, kind="policy")
-
-    def _on_extra(self, message: Any) -> None:
-        extra = np.asarray(message.data, dtype=np.float64).reshape(-1)
-        if extra.size != self.layout.extra_dim or not np.all(np.isfinite(extra)):
-            self.health.reject("observation_extra", "invalid", f"expected {self.layout.extra_dim} finite "
-                                                               f"values, got {extra.tolist()}")
-            return
-        with self._lock:
-            self._extra = extra
 
     def _on_policy(self, message: Any) -> None:
         source = f"{self.config.policy_topic} message"
@@ -228,50 +183,17 @@ class PolicyControllerNode(Node):
         self.health.set("policy_version", policy.version)
         self.health.set("policy_source", str(policy.path))
 
-    # -- outputs ------------------------------------------------------------------------
-    def _publish_command(self, action: np.ndarray, *, tag_ns: int | None = None, kind: str | None = None) -> None:
-        """Publish ``action`` clamped to the limits; a non-finite one is replaced by the safe command."""
-        action = np.asarray(action, dtype=np.float64).reshape(-1)
-        if action.shape != self.safe_action.shape or not np.all(np.isfinite(action)):
-            self.health.count("non_finite_actions")
-            self.health.log_throttled("non_finite_action", f"the policy returned {action.tolist()}; sending the "
-                                                           f"safe command {self.safe_action.tolist()}", "error")
-            action, kind = self.safe_action, "safe"
-        self._command_pub.publish(command_message(np.clip(action, self._low, self._high), tag_ns))
-        self.health.count("commands")
-        if kind is not None:
-            self.health.count(f"commands.{kind}")
-
-    def _state_is_stale(self) -> bool:
-        with self._lock:
-            last = self._last_state_wall
-        return last is not None and time.monotonic() - last > self.config.state_timeout
-
-    def _on_watchdog(self) -> None:
-        if not self._state_is_stale():
-            return
-        # Tagged with the last state, so a lockstep simulator between episodes drops it as stale.
-        self._publish_command(self.safe_action, tag_ns=self._last_state_ns, kind="safe")
-        self.health.log_throttled("state_timeout", f"no state for more than {self.config.state_timeout} s; "
-                                                   f"sending the safe command {self.safe_action.tolist()}")
+    # -- outputs (publishing, watchdog, shutdown: CommandNodeMixin) -----------------------
+    def _on_non_finite_command(self, action: np.ndarray, kind: str | None) -> str | None:
+        """A non-finite action is logged and its safe command counted as ``commands.safe``."""
+        self.health.log_throttled("non_finite_action", f"the policy returned {action.tolist()}; sending the "
+                                                       f"safe command {self.safe_action.tolist()}", "error")
+        return "safe"
 
     def _publish_diagnostics(self) -> None:
-        times = np.asarray(list(self._inference_us))
-        extra = {}
-        if times.size:
-            extra = {"inference_us_median": float(np.median(times)), "inference_us_p99": float(np.percentile(times, 99))}
-        rejected = self.health.rejected_total()
-        stale = self._state_is_stale()
-        level = "error" if stale else ("warn" if rejected or self.health.get("non_finite_actions") else "ok")
-        self.health.publish(level, f"policy version {self.health.get('policy_version')}, "
-                                   f"{'no state' if stale else 'running'}, {rejected} input(s) rejected", extra)
-
-    def _on_shutdown(self) -> None:
-        """Ctrl-C or SIGTERM: leave the actuators with the safe command (entities still exist here)."""
-        try:
-            self._publish_command(self.safe_action, kind="safe")
-        except RuntimeError as exc:  # rclpy and the runtime raise RCLError (a RuntimeError) if it is too late
-            self.get_logger().warning(f"could not send the safe command at shutdown: {exc}")
+        extra = median_p99(self._inference_us, "inference_us")
+        self._publish_health(f"policy version {self.health.get('policy_version')}",
+                             self.health.get("non_finite_actions"), extra)
 
 
 def main(args: list[str] | None = None) -> int:
