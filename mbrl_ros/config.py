@@ -112,6 +112,22 @@ def _check_bounds(field: dataclasses.Field, value: Any, where: str) -> None:
                 raise ConfigError(f"{where}: {v!r} is above the maximum {high}")
 
 
+def per_joint(value: Any, num_joints: int, name: str):
+    """A per-joint setting (one number for every joint, or one per joint) as a ``(J,)`` float64 array.
+
+    Raises:
+        ConfigError: a list whose length is neither 1 nor ``num_joints``.
+    """
+    import numpy as np
+
+    values = np.atleast_1d(np.asarray(value, dtype=np.float64))
+    if values.size == 1:
+        return np.full(num_joints, float(values[0]))
+    if values.size != num_joints:
+        raise ConfigError(f"{name}: give one value or one per joint ({num_joints}), got {values.size}")
+    return values.copy()
+
+
 def from_dict(cls: type[C], values: Mapping[str, Any] | None = None, *, prefix: str = "") -> C:
     """Build a config dataclass from a (possibly nested or dotted) mapping, validating it.
 

@@ -31,22 +31,8 @@ from typing import Sequence
 
 import numpy as np
 
-from mbrl_ros.config import ConfigError, param
+from mbrl_ros.config import ConfigError, param, per_joint
 from mbrl_ros.estimation import quaternion as quat
-
-
-def per_joint(value: float | Sequence[float], num_joints: int, name: str) -> np.ndarray:
-    """A per-joint setting as a ``(J,)`` array (one number applies to every joint).
-
-    Raises:
-        ConfigError: a list whose length is neither 1 nor ``num_joints``.
-    """
-    values = np.atleast_1d(np.asarray(value, dtype=np.float64))
-    if values.size == 1:
-        return np.full(num_joints, float(values[0]))
-    if values.size != num_joints:
-        raise ConfigError(f"{name}: give one value or one per joint ({num_joints}), got {values.size}")
-    return values.copy()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -43,7 +43,7 @@ from typing import Sequence
 
 import numpy as np
 
-from mbrl_ros.config import ConfigError, param
+from mbrl_ros.config import ConfigError, param, per_joint
 from mbrl_ros.estimation.base import ESTIMATORS, EstimatorInputError, StateEstimator
 
 MODELS = ("constant_velocity", "constant_acceleration")
@@ -89,13 +89,7 @@ class JointKalmanConfig:
         Raises:
             ConfigError: a list whose length is neither 1 nor ``num_joints``.
         """
-        values = np.atleast_1d(np.asarray(getattr(self, name), dtype=np.float64))
-        if values.size == 1:
-            return np.full(num_joints, float(values[0]))
-        if values.size != num_joints:
-            raise ConfigError(f"joint_kf.{name}: give one value or one per joint ({num_joints}), "
-                              f"got {values.size}")
-        return values.copy()
+        return per_joint(getattr(self, name), num_joints, f"joint_kf.{name}")
 
 
 def transition_matrix(dt: float, order: int) -> np.ndarray:
