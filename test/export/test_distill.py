@@ -8,31 +8,10 @@ from mbrl_ros.export.distill import DAggerConfig, MPCExpert, distill_policy
 from mbrl_ros.export.onnx_policy import check_parity, export_policy_onnx, load_policy_onnx
 from mbrl_ros.models.linear import LinearModel
 from mbrl_ros.planning import TrajectoryObjective, make_planner
-from mbrl_ros.tasks import TASKS, make_task, register_gym_task
 
 torch.set_num_threads(1)
-DT = 0.1
-A = np.array([[1.0, DT], [0.0, 1.0]])
-B = np.array([0.5 * DT * DT, DT])
 K = np.array([1.0, 1.6])  # u = -K x: damping ratio 0.8, saturated at |u| = 1 for |Kx| > 1
 TASK = "double_integrator_distill_test"
-
-
-class Box:
-    def __init__(self, low, high):
-        self.low, self.high = np.asarray(low, float), np.asarray(high, float)
-
-
-class DoubleIntegrator:
-    action_space = Box([-1.0], [1.0])
-
-    def reset(self, seed=None):
-        self.x = np.random.default_rng(seed).uniform(-1.5, 1.5, size=2)
-        return self.x.copy(), {}
-
-    def step(self, action):
-        self.x = A @ self.x + B * float(action[0])
-        return self.x.copy(), -float(self.x @ self.x), False, False, {}
 
 
 def linear_feedback(x):
@@ -40,11 +19,8 @@ def linear_feedback(x):
 
 
 @pytest.fixture(scope="module")
-def task():
-    register_gym_task(TASK, DoubleIntegrator, lambda o, a, n: -(n ** 2).sum(-1), control_period=DT,
-                      episode_length=40, observation_names=("x", "v"), action_names=("u",), overwrite=True)
-    yield make_task(TASK)
-    TASKS.unregister(TASK)
+def task(double_integrator):
+    return double_integrator.register(TASK, episode_length=40)
 
 
 FAST = {"iterations": 3, "episodes_per_iteration": 3, "epochs": 60, "policy": {"hidden_units": 32}}
@@ -124,8 +100,8 @@ def test_given_labels_are_used_without_asking_the_expert(task):
     assert DAggerConfig().policy.hidden_units == 64
 
 
-def test_mpc_expert_wraps_a_planner(task):
-    model = LinearModel(A, B.reshape(2, 1))
+def test_mpc_expert_wraps_a_planner(task, double_integrator):
+    model = LinearModel(double_integrator.A, double_integrator.B.reshape(2, 1))
     objective = TrajectoryObjective(model, task.reward)
     planner = make_planner("cem", {"population": 64, "num_elites": 8, "iterations": 3}, action_low=[-1.0],
                            action_high=[1.0], horizon=8, objective=objective, seed=0)

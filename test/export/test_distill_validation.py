@@ -4,36 +4,14 @@ import pytest
 import torch
 
 from mbrl_ros.export.distill import distill_policy
-from mbrl_ros.tasks import TASKS, make_task, register_gym_task
 
 torch.set_num_threads(1)
 TASK = "double_integrator_validation_test"
-DT = 0.1
-
-
-class Box:
-    def __init__(self, low, high):
-        self.low, self.high = np.asarray(low, float), np.asarray(high, float)
-
-
-class DoubleIntegrator:
-    action_space = Box([-1.0], [1.0])
-
-    def reset(self, seed=None):
-        self.x = np.random.default_rng(seed).uniform(-1.5, 1.5, size=2)
-        return self.x.copy(), {}
-
-    def step(self, action):
-        self.x = np.array([[1.0, DT], [0.0, 1.0]]) @ self.x + np.array([0.005, DT]) * float(action[0])
-        return self.x.copy(), -float(self.x @ self.x), False, False, {}
 
 
 @pytest.fixture(scope="module")
-def task():
-    register_gym_task(TASK, DoubleIntegrator, lambda o, a, n: -(n ** 2).sum(-1), control_period=DT,
-                      episode_length=30, observation_names=("x", "v"), action_names=("u",), overwrite=True)
-    yield make_task(TASK)
-    TASKS.unregister(TASK)
+def task(double_integrator):
+    return double_integrator.register(TASK, episode_length=30)
 
 
 def validation_return(task, policy, seed, episodes):
