@@ -146,3 +146,24 @@ def latched():
     return qos_profile_latched
 
 
+
+
+@pytest.fixture
+def check_bad_states_get_no_command():
+    """``check(node, commands, states)``: a command node (mpc_planner, policy_controller) on the
+    pendulum rejects a NaN, an unknown joint, a missing velocity and an older stamp, each counted,
+    and answers only the good state."""
+    from mbrl_ros.nodes.conversions import joint_state_message
+
+    def check(node, commands, states) -> None:
+        states.publish(joint_state_message(1_000_000_000, ["hinge"], [float("nan")], [0.0]))
+        states.publish(joint_state_message(1_000_000_000, ["elbow"], [0.0], [0.0]))
+        states.publish(joint_state_message(1_000_000_000, ["hinge"], [0.0]))          # no velocity
+        states.publish(joint_state_message(1_000_000_000, ["hinge"], [0.0], [0.0]))   # good
+        states.publish(joint_state_message(900_000_000, ["hinge"], [0.0], [0.0]))     # older
+        wait_for(lambda: node.health.rejected_total("state") == 4, what="four rejections")
+        wait_for(lambda: len(commands) == 1, what="one command")
+        assert {k.rsplit(".", 1)[1] for k in node.health.snapshot() if k.startswith("rejected.state.")} == {
+            "non_finite", "missing_joint", "missing_velocity", "out_of_order"}
+
+    return check

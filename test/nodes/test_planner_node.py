@@ -1,5 +1,4 @@
 """mpc_planner on the runtime: exploration, live model swaps, rejected inputs, safe commands."""
-import math
 import threading
 
 import numpy as np
@@ -61,17 +60,9 @@ def test_one_tagged_command_per_state_and_live_model_swap(graph, latched, wait_f
     assert node.model_version == 7
 
 
-def test_bad_states_get_no_command(graph, latched, wait_for):
+def test_bad_states_get_no_command(graph, latched, wait_for, check_bad_states_get_no_command):
     node, commands, states, _ = start(graph, latched, wait_for)
-    states.publish(joint_state_message(1_000_000_000, ["hinge"], [math.nan], [0.0]))
-    states.publish(joint_state_message(1_000_000_000, ["elbow"], [0.0], [0.0]))
-    states.publish(joint_state_message(1_000_000_000, ["hinge"], [0.0]))          # no velocity
-    states.publish(joint_state_message(1_000_000_000, ["hinge"], [0.0], [0.0]))   # good
-    states.publish(joint_state_message(900_000_000, ["hinge"], [0.0], [0.0]))     # older
-    wait_for(lambda: node.health.rejected_total("state") == 4, what="four rejections")
-    wait_for(lambda: len(commands) == 1, what="one command")
-    assert {k.rsplit(".", 1)[1] for k in node.health.snapshot() if k.startswith("rejected.state.")} == {
-        "non_finite", "missing_joint", "missing_velocity", "out_of_order"}
+    check_bad_states_get_no_command(node, commands, states)
 
 
 def test_safe_command_when_states_stop(graph, latched, wait_for):

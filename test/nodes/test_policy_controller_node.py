@@ -84,18 +84,10 @@ def test_saturated_policy_and_bad_values_stay_within_the_limits(graph, wait_for,
     assert node.health.get("non_finite_actions") == 1
 
 
-def test_bad_states_get_no_command(graph, wait_for, latched, tmp_path):
+def test_bad_states_get_no_command(graph, wait_for, latched, tmp_path, check_bad_states_get_no_command):
     _, path = exported(tmp_path)
     node, commands, states, _ = start(graph, wait_for, latched, path)
-    states.publish(joint_state_message(1_000_000_000, ["hinge"], [np.nan], [0.0]))
-    states.publish(joint_state_message(1_000_000_000, ["elbow"], [0.0], [0.0]))
-    states.publish(joint_state_message(1_000_000_000, ["hinge"], [0.0]))          # no velocity
-    states.publish(joint_state_message(1_000_000_000, ["hinge"], [0.0], [0.0]))   # good
-    states.publish(joint_state_message(900_000_000, ["hinge"], [0.0], [0.0]))     # older
-    wait_for(lambda: node.health.rejected_total("state") == 4, what="four rejections")
-    wait_for(lambda: len(commands) == 1, what="one command")
-    assert {k.rsplit(".", 1)[1] for k in node.health.snapshot() if k.startswith("rejected.state.")} == {
-        "non_finite", "missing_joint", "missing_velocity", "out_of_order"}
+    check_bad_states_get_no_command(node, commands, states)
 
 
 def test_hot_swap_takes_newer_valid_policies_only(graph, wait_for, latched, tmp_path):
