@@ -26,6 +26,7 @@ _LAZY = {
     "PolicyNetwork": "onnx_policy", "PolicyConfig": "onnx_policy", "OnnxPolicy": "onnx_policy",
     "PolicyFormatError": "onnx_policy", "export_policy_onnx": "onnx_policy",
     "load_policy_onnx": "onnx_policy", "load_policy_bytes": "onnx_policy", "check_parity": "onnx_policy",
+    "policy_from_onnx": "onnx_policy",
     "DAggerConfig": "distill", "MPCExpert": "distill", "distill_policy": "distill",
 }
 

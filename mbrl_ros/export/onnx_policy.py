@@ -185,29 +185,51 @@ def policy_to_onnx(policy: PolicyNetwork, *, task_spec: TaskSpec, metadata: Mapp
         nodes.append(helper.make_node(op, inputs, [output], name=output, **attrs))
         return output
 
-    # The division by obs_std is folded into the first layer's weights (one node less per call;
-    # the subtraction stays a node: folding it into the bias loses float32 precision when
-    # |mean| >> std). Angle entries reach the first layer as sin/cos, their centered raw value
-    # with a zero weight, so the layer reads Concat(centered, sin, cos) without a Gather.
-    # float64 (default): the graph computes in float64 between float32 input and output. In
-    # float32 the rounding of the 64-term sums alone moves a +-15 N action by ~1e-5, as much as
-    # the parity budget; in float64 the file matches the network up to the final rounding to
-    # float32, at about twice the inference time (float32: for the last microseconds).
-    obs64 = node("Cast", [INPUT_NAME], "observation_f64", to=TensorProto.DOUBLE) if wide else INPUT_NAME
-    x = node("Sub", [obs64, const("obs_mean", policy.obs_mean)], "obs_centered")
+    # Few nodes: ONNX Runtime spends ~0.5-1.5 us per node on this size of network, more than
+    # the arithmetic, so the graph avoids every node it can:
+    # * 1/obs_std is folded into the first layer's weights; angle entries reach that layer as
+    #   sin/cos and their raw value gets a zero weight, so it reads Concat(obs, sin, cos)
+    #   without a Gather of the other entries.
+    # * float64: the centering is folded into the first bias too, and one Sin of
+    #   [angles, angles + pi/2] gives sin and cos (both exact to float64 rounding).
+    # * float32: the centering stays a node (folding it loses float32 precision when
+    #   |mean| >> std) and sin/cos are two nodes of the raw angles (adding pi/2 to a large
+    #   angle would round it by ~1e-6 rad); ORT fuses each Gemm with its Tanh.
+    # * the Add of the action offset is left out when the bounds are symmetric.
+    # float64 (default) computes in float64 between float32 input and output: float32
+    # arithmetic moves a +-15 N action by ~1e-5 wherever |obs * d action / d obs| reaches a few
+    # hundred N (fast velocities in steep parts of a controller), as much as the parity budget;
+    # in float64 the file matches the network up to the final rounding to float32. float32
+    # takes about half the time.
     first = policy.layers[0].weight.detach().double()  # (H, F): F = plain entries, then sin, then cos
-    weight0 = torch.zeros(first.shape[0], policy.obs_dim + 2 * len(policy.angle_indices), dtype=torch.float64)
-    weight0[:, list(policy.plain_indices)] = first[:, :len(policy.plain_indices)] / policy.obs_std.double()[
-        list(policy.plain_indices)]
-    if policy.angle_indices:
-        weight0[:, policy.obs_dim:] = first[:, len(policy.plain_indices):]
-        angles = node("Gather", [obs64, const("angle_indices", policy._angle_idx)], "angles", axis=1)
-        x = node("Concat", [x, node("Sin", [angles], "angle_sin"), node("Cos", [angles], "angle_cos")],
-                 "features", axis=1)
+    n_plain, n_angles = len(policy.plain_indices), len(policy.angle_indices)
+    plain = list(policy.plain_indices)
+    weight0 = torch.zeros(first.shape[0], policy.obs_dim + 2 * n_angles, dtype=torch.float64)
+    weight0[:, plain] = first[:, :n_plain] / policy.obs_std.double()[plain]
+    weight0[:, policy.obs_dim:] = first[:, n_plain:]
+    bias0 = policy.layers[0].bias.detach().double()
+    if wide:
+        x = node("Cast", [INPUT_NAME], "observation_f64", to=TensorProto.DOUBLE)
+        bias0 = bias0 - weight0[:, plain] @ policy.obs_mean.double()[plain]
+        if n_angles:
+            select = torch.zeros(2 * n_angles, policy.obs_dim, dtype=torch.float64)
+            rows = torch.arange(n_angles)
+            select[rows, policy._angle_idx] = 1.0
+            select[rows + n_angles, policy._angle_idx] = 1.0
+            phase = torch.cat([torch.zeros(n_angles, dtype=torch.float64),
+                               torch.full((n_angles,), math.pi / 2, dtype=torch.float64)])
+            angles = node("Gemm", [x, const("angle_select", select), const("angle_phase", phase)], "angles",
+                          transB=1)
+            x = node("Concat", [x, node("Sin", [angles], "angle_sin_cos")], "features", axis=1)
+    else:
+        x = node("Sub", [INPUT_NAME, const("obs_mean", policy.obs_mean)], "obs_centered")
+        if n_angles:
+            angles = node("Gather", [INPUT_NAME, const("angle_indices", policy._angle_idx)], "angles", axis=1)
+            x = node("Concat", [x, node("Sin", [angles], "angle_sin"), node("Cos", [angles], "angle_cos")],
+                     "features", axis=1)
     for i, layer in enumerate(policy.layers):
-        weight = weight0 if i == 0 else layer.weight
-        x = node("Gemm", [x, const(f"weight_{i}", weight), const(f"bias_{i}", layer.bias)], f"linear_{i}",
-                 transB=1)
+        weight, bias = (weight0, bias0) if i == 0 else (layer.weight, layer.bias)
+        x = node("Gemm", [x, const(f"weight_{i}", weight), const(f"bias_{i}", bias)], f"linear_{i}", transB=1)
         if i == len(policy.layers) - 1:
             break
         if policy.config.activation == "tanh":
@@ -217,12 +239,14 @@ def policy_to_onnx(policy: PolicyNetwork, *, task_spec: TaskSpec, metadata: Mapp
         else:
             x = node("Mul", [x, node("Sigmoid", [x], f"sigmoid_{i}")], f"hidden_{i}")
     x = node("Tanh", [x], "squashed")
-    x = node("Mul", [x, const("action_half_range", policy.action_half_range)], "action_offset")
-    if wide:
-        x = node("Add", [x, const("action_mid", policy.action_mid)], "action_f64")
-        node("Cast", [x], OUTPUT_NAME, to=TensorProto.FLOAT)
+    scaled = "action_f64" if wide else OUTPUT_NAME
+    if bool((policy.action_mid == 0).all()):
+        node("Mul", [x, const("action_half_range", policy.action_half_range)], scaled)
     else:
-        node("Add", [x, const("action_mid", policy.action_mid)], OUTPUT_NAME)
+        x = node("Mul", [x, const("action_half_range", policy.action_half_range)], "action_offset")
+        node("Add", [x, const("action_mid", policy.action_mid)], scaled)
+    if wide:
+        node("Cast", [scaled], OUTPUT_NAME, to=TensorProto.FLOAT)
     graph = helper.make_graph(
         nodes, "mbrl_ros_policy",
         [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", policy.obs_dim])],
@@ -268,6 +292,52 @@ def export_policy_onnx(policy: PolicyNetwork, path: str | Path, *, task_spec: Ta
     return path
 
 
+def policy_from_onnx(path: str | Path, spec: TaskSpec) -> PolicyNetwork:
+    """The network inside a policy file this module wrote, as a :class:`PolicyNetwork` (float64 weights).
+
+    For re-exporting a policy at another precision or with a newer exporter without
+    training it again. The normalization comes back folded into the first layer
+    (mean 0 or the file's ``obs_mean``, std 1): the same function, other parameters.
+
+    Raises:
+        PolicyFormatError: the file fails :func:`load_policy_onnx`'s checks for ``spec`` or
+            its layers are not the ones the exporter writes.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    path = Path(path)
+    load_policy_onnx(path, expected_spec=spec)  # every check a robot runs, the task included
+    proto = onnx.load(str(path))
+    weights = {t.name: torch.from_numpy(numpy_helper.to_array(t).astype(np.float64)) for t in proto.graph.initializer}
+    n_layers = sum(1 for name in weights if name.startswith("weight_"))
+    if n_layers < 2 or any(f"weight_{i}" not in weights or f"bias_{i}" not in weights for i in range(n_layers)):
+        raise _fail(path, f"holds no exporter layers weight_0..bias_{n_layers - 1}; it was not written by "
+                          f"export_policy_onnx")
+    ops = {node.op_type for node in proto.graph.node}
+    activation = "relu" if "Relu" in ops else "silu" if "Sigmoid" in ops else "tanh"
+    first = weights["weight_0"]
+    angles = tuple(spec.angle_indices) if first.shape[1] > spec.obs_dim else ()
+    config = PolicyConfig(hidden_layers=n_layers - 1, hidden_units=int(first.shape[0]), activation=activation,
+                          angle_features=bool(angles))
+    policy = PolicyNetwork.from_spec(spec, config).double()
+    if first.shape[1] != spec.obs_dim + 2 * len(angles) or policy.layers[0].in_features + len(angles) != first.shape[1]:
+        raise _fail(path, f"first layer has {first.shape[1]} inputs; task {spec.name!r} needs "
+                          f"{spec.obs_dim + 2 * len(spec.angle_indices)}")
+    with torch.no_grad():
+        policy.obs_mean.copy_(weights.get("obs_mean", torch.zeros(spec.obs_dim)))
+        policy.obs_std.fill_(1.0)
+        policy.layers[0].weight.copy_(torch.cat([first[:, list(policy.plain_indices)], first[:, spec.obs_dim:]], 1))
+        policy.layers[0].bias.copy_(weights["bias_0"])
+        for i, layer in enumerate(policy.layers[1:], start=1):
+            if tuple(layer.weight.shape) != tuple(weights[f"weight_{i}"].shape):
+                raise _fail(path, f"layer {i} has shape {tuple(weights[f'weight_{i}'].shape)}, expected "
+                                  f"{tuple(layer.weight.shape)}")
+            layer.weight.copy_(weights[f"weight_{i}"])
+            layer.bias.copy_(weights[f"bias_{i}"])
+    return policy.eval()
+
+
 def check_parity(path: str | Path, policy: PolicyNetwork, n: int = 10000, *, seed: int = 0) -> float:
     """Max abs difference between ``policy`` (torch) and the ONNX file on ``n`` random observations.
 
@@ -287,7 +357,7 @@ def check_parity(path: str | Path, policy: PolicyNetwork, n: int = 10000, *, see
     wide = json.loads(props.get("precision", '"float32"')) == "float64"
     session = ort_session(data)
     (ort_actions,) = session.run([OUTPUT_NAME], {INPUT_NAME: obs})
-    reference = copy.deepcopy(policy).double() if wide else policy
+    reference = copy.deepcopy(policy).to(torch.float64 if wide else torch.float32)
     with torch.no_grad():
         torch_actions = reference(torch.from_numpy(obs).to(torch.float64 if wide else torch.float32)).double().numpy()
     return float(np.abs(ort_actions.astype(np.float64) - torch_actions).max())

@@ -3,10 +3,13 @@ import math
 
 import numpy as np
 import onnx
+from onnx import numpy_helper
+import pytest
 import torch
 
 from mbrl_ros.export.onnx_policy import PolicyNetwork, check_parity, export_policy_onnx, load_policy_onnx
 from mbrl_ros.tasks import make_task
+from mbrl_ros.tasks.base import TaskSpec
 
 torch.set_num_threads(1)
 
@@ -36,11 +39,34 @@ def test_angles_one_turn_apart_give_the_same_action(tmp_path):
 
 
 def test_graph_and_parity(tmp_path):
+    """The graphs hold the fewest nodes (ONNX Runtime's cost per node exceeds the arithmetic)."""
     policy, spec = cartpole_policy()
     path = export_policy_onnx(policy, tmp_path / "p.onnx", task_spec=spec)
     ops = [node.op_type for node in onnx.load(path).graph.node]
-    assert {"Sin", "Cos", "Gather", "Concat"} <= set(ops) and "Div" not in ops  # 1/std folded into layer 0
+    # float64: 1/std and the centering folded into layer 0, one Sin gives sin and cos,
+    # no Add for the symmetric +-15 N bounds.
+    assert ops == ["Cast", "Gemm", "Sin", "Concat", "Gemm", "Tanh", "Gemm", "Tanh", "Gemm", "Tanh", "Mul", "Cast"]
+    init = {t.name: numpy_helper.to_array(t) for t in onnx.load(path).graph.initializer}
+    assert init["angle_phase"].tolist() == [0.0, math.pi / 2]  # cos = sin(angle + pi/2), pi/2 in float64
     assert check_parity(path, policy, n=10000) <= 1e-5
+    path32 = export_policy_onnx(policy, tmp_path / "p32.onnx", task_spec=spec, precision="float32")
+    assert [node.op_type for node in onnx.load(path32).graph.node] == [
+        "Sub", "Gather", "Sin", "Cos", "Concat", "Gemm", "Tanh", "Gemm", "Tanh", "Gemm", "Tanh", "Mul"]
+
+
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_asymmetric_bounds_and_no_angles(tmp_path, precision):
+    """An action offset is added when the bounds are not symmetric; without angles no sin/cos nodes."""
+    policy = PolicyNetwork(3, [0.0, -1.0], [2.0, 3.0], {"hidden_units": 16, "angle_features": False}, seed=1)
+    policy.fit_normalization(np.random.default_rng(2).normal([5.0, -1.0, 0.0], [0.5, 2.0, 1.0], size=(200, 3)))
+    spec = TaskSpec(name="offset_task", observation_names=("a", "b", "c"), action_names=("u", "v"),
+                    action_low=(0.0, -1.0), action_high=(2.0, 3.0), control_period=0.01, episode_length=10)
+    path = export_policy_onnx(policy, tmp_path / "p.onnx", task_spec=spec, precision=precision)
+    ops = [node.op_type for node in onnx.load(path).graph.node]
+    assert "Add" in ops and not {"Sin", "Cos", "Gather", "Concat"} & set(ops)
+    assert check_parity(path, policy, n=10000) <= (1e-6 if precision == "float64" else 1e-5)
+    actions = load_policy_onnx(path, spec).act_batch(np.random.default_rng(3).normal(size=(100, 3)) * 50)
+    assert np.all(actions >= [0.0, -1.0]) and np.all(actions <= [2.0, 3.0])
 
 
 def test_a_large_action_range_keeps_parity(tmp_path):
