@@ -18,7 +18,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -37,6 +37,10 @@ _ACTIVATIONS = {"silu": F.silu, "relu": F.relu, "tanh": torch.tanh}
 
 class ModelFormatError(ValueError):
     """A saved model file is malformed, of another version, or does not fit the task."""
+
+
+class TrainingCancelled(Exception):
+    """``fit`` was told to stop before it finished; the model is as it was before the call."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -296,15 +300,22 @@ class EnsembleDynamics(nn.Module, RolloutModel):
         return ((mean - y) ** 2).mean((1, 2))
 
     def fit(self, obs: np.ndarray | torch.Tensor, action: np.ndarray | torch.Tensor,
-            next_obs: np.ndarray | torch.Tensor, *, seed: int = 0, max_epochs: int | None = None) -> FitReport:
+            next_obs: np.ndarray | torch.Tensor, *, seed: int = 0, max_epochs: int | None = None,
+            should_stop: Callable[[], bool] | None = None) -> FitReport:
         """Train on transitions (continuing from the current weights).
 
         Args:
             obs, action, next_obs: ``(N, O)``, ``(N, A)``, ``(N, O)``.
             seed: shuffling / bootstrap seed.
             max_epochs: overrides ``config.max_epochs`` for this call.
+            should_stop: asked before every mini-batch (e.g. ``threading.Event.is_set``); when
+                it returns True, training is abandoned and the model is put back as it was
+                before the call, so a long retrain never delays a shutdown and no half-trained
+                model is left behind.
         Returns:
             :class:`FitReport` with per-member holdout MSE and the chosen elites.
+        Raises:
+            TrainingCancelled: ``should_stop`` returned True.
         """
         start = time.perf_counter()
         cfg = self.config
@@ -323,6 +334,8 @@ class EnsembleDynamics(nn.Module, RolloutModel):
             n = obs_t.shape[0]
             if n < 2:
                 raise ValueError("fit: fewer than 2 finite transitions")
+        # Taken before the normalizers are refitted: all that a cancelled call must undo.
+        before = None if should_stop is None else self._snapshot()
         gen = torch.Generator(device="cpu").manual_seed(seed)
         x_all = self.model_inputs(obs_t, act_t)
         y_all = nxt_t - obs_t
@@ -357,6 +370,10 @@ class EnsembleDynamics(nn.Module, RolloutModel):
             idx = torch.gather(sample, 1, shuffle)
             losses = []
             for begin in range(0, n_train, batch):
+                if should_stop is not None and should_stop():
+                    self._restore(before)
+                    raise TrainingCancelled(f"training stopped in epoch {epochs} of {max_epochs or cfg.max_epochs}; "
+                                            "the model is unchanged")
                 rows = idx[:, begin:begin + batch]
                 loss = self._loss(x_train[rows], y_train[rows])
                 optim.zero_grad(set_to_none=True)
@@ -390,6 +407,18 @@ class EnsembleDynamics(nn.Module, RolloutModel):
         return FitReport(epochs=epochs, train_loss=last_loss, holdout_mse=[float(v) for v in final],
                          elites=[int(i) for i in self.elites], num_train=n_train, num_holdout=n_hold,
                          seconds=time.perf_counter() - start)
+
+    def _snapshot(self) -> tuple[dict[str, torch.Tensor], bool, bool]:
+        """Everything ``fit`` changes: weights, normalizers, elites, ``trained`` and the train/eval mode."""
+        state = {name: value.detach().clone() for name, value in self.state_dict().items()}
+        return state, self.trained, self.training
+
+    def _restore(self, snapshot: tuple[dict[str, torch.Tensor], bool, bool]) -> None:
+        state, trained, training = snapshot
+        self.load_state_dict(state)
+        self.trained = trained
+        self.train(training)
+        self._planning_layers = None
 
     # -- persistence (no pickle) ----------------------------------------
     def metadata(self) -> dict:

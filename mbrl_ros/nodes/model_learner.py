@@ -17,7 +17,10 @@ deterministic_ensemble, its parameters ``<model>.*``) in a background thread aft
 episode (from the ``learning.seed_episodes``-th on, except after the last of ``learning.episodes``,
 as the in-process loop) and, optionally, every
 ``train_every_transitions`` new transitions, and publishes each model on ``model_topic``
-(std_msgs/UInt8MultiArray, latched; see :mod:`mbrl_ros.nodes.model_messages`).
+(std_msgs/UInt8MultiArray, latched; see :mod:`mbrl_ros.nodes.model_messages`). A shutdown
+(SIGINT) abandons a retrain in progress at its next mini-batch: a retrain on a long run's data
+takes tens of seconds, longer than a launcher waits before SIGTERM. The model from before that
+retrain stays; nothing half-trained is published.
 
 Publishes ``~/processed_episodes`` (std_msgs/Int32, latched): the episodes whose end it has
 handled, training included; a lockstep ``sim_bridge`` waits on it so that training never
@@ -37,7 +40,7 @@ import numpy as np
 from mbrl_ros.config import param
 from mbrl_ros.learning.loop import TransitionBuffer
 from mbrl_ros.models import MODELS
-from mbrl_ros.models.ensemble import EnsembleConfig
+from mbrl_ros.models.ensemble import EnsembleConfig, TrainingCancelled
 from mbrl_ros.nodes.conversions import (
     InvalidMessageError,
     bytes_message,
@@ -57,6 +60,9 @@ from mbrl_ros.ros.compat import Clock, ClockType, MutuallyExclusiveCallbackGroup
 #: Models this node can train online, and their config classes.
 LEARNABLE_MODELS = {"pets_ensemble": EnsembleConfig, "deterministic_ensemble": EnsembleConfig}
 _MAX_PENDING_TAGS = 256
+# How long stop() waits for the training thread, which abandons a retrain within a mini-batch;
+# below the 5 s a launcher gives between SIGINT and SIGTERM.
+_STOP_TIMEOUT_S = 3.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -342,6 +348,8 @@ class ModelLearnerNode(Node):
                 self._stopping.wait(self.config.settle_time)
             try:
                 self._train_and_publish(episodes)
+            except TrainingCancelled:
+                return  # stopping: the model from before this retrain stays
             except Exception as exc:  # keep collecting data; the next request retries
                 if self._stopping.is_set() or not self.context.ok():
                     return
@@ -358,7 +366,8 @@ class ModelLearnerNode(Node):
         if obs.shape[0] < self.config.min_transitions:
             return
         report = self.model.fit(obs, action, next_obs, seed=self.config.seed + self.version,
-                                max_epochs=self.learning.max_train_epochs or None)
+                                max_epochs=self.learning.max_train_epochs or None,
+                                should_stop=self._stopping.is_set)
         self.version += 1
         holdout = float(np.mean([report.holdout_mse[i] for i in report.elites]))
         metrics = {"holdout_mse": holdout, "train_loss": report.train_loss, "epochs": report.epochs,
@@ -388,12 +397,15 @@ class ModelLearnerNode(Node):
                             f"{self.data.size} transitions, model version {self.version}", extra)
 
     def stop(self) -> None:
-        """Stop the training thread (called before the node is destroyed)."""
+        """Stop the training thread, abandoning a retrain in progress (called before the node is destroyed)."""
         self._stopping.set()
         with self._lock:
             self._wake.notify_all()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout=30.0)
+            self._thread.join(timeout=_STOP_TIMEOUT_S)
+            if self._thread.is_alive():
+                self.get_logger().warning(f"the training thread did not stop within {_STOP_TIMEOUT_S} s; "
+                                          "exiting without it")
 
 
 def main(args: list[str] | None = None) -> int:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mbrl_ros.config import ConfigError
-from mbrl_ros.models.ensemble import EnsembleConfig, EnsembleDynamics, ModelFormatError
+from mbrl_ros.models.ensemble import EnsembleConfig, EnsembleDynamics, ModelFormatError, TrainingCancelled
 from mbrl_ros.models.normalizer import Normalizer
 
 A = np.array([[1.0, 0.05], [0.0, 0.98]])
@@ -141,3 +141,38 @@ def test_fit_drops_non_finite_rows():
     report = model.fit(x, u, xn)
     assert report.num_train + report.num_holdout == 198
     assert all(np.isfinite(report.holdout_mse))
+
+
+def test_cancelled_fit_leaves_the_model_as_before():
+    x, u, xn = linear_data(400)
+    model = EnsembleDynamics(2, 1, EnsembleConfig(**{**SMALL, "max_epochs": 3}), seed=1)
+    model.fit(x, u, xn, seed=0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    xt, ut = (torch.tensor(a[:20], dtype=torch.float32) for a in linear_data(20, seed=7)[:2])
+    predicted = model.predict(xt, ut)[0]
+    planned = model.rollout(xt[0], ut[:4, None].expand(4, 3, 1), torch.Generator().manual_seed(0))
+    calls = []
+
+    def stop_at_fifth_batch():
+        calls.append(1)
+        return len(calls) == 5
+
+    # Other data (new normalizers) and several mini-batches per epoch: the call changes
+    # everything before it is stopped in its second epoch.
+    x2, u2, xn2 = linear_data(600, seed=3)
+    with pytest.raises(TrainingCancelled):
+        model.fit(3.0 * x2, u2, 3.0 * xn2, seed=1, max_epochs=50, should_stop=stop_at_fifth_batch)
+    assert len(calls) == 5
+    after = model.state_dict()
+    assert after.keys() == before.keys()
+    assert [k for k in before if not torch.equal(after[k], before[k])] == []
+    assert model.trained and not model.training
+    assert torch.equal(model.predict(xt, ut)[0], predicted)
+    replanned = model.rollout(xt[0], ut[:4, None].expand(4, 3, 1), torch.Generator().manual_seed(0))
+    assert torch.equal(replanned, planned)
+
+    untrained = EnsembleDynamics(2, 1, EnsembleConfig(**SMALL))
+    with pytest.raises(TrainingCancelled):
+        untrained.fit(x, u, xn, should_stop=lambda: True)
+    assert not untrained.trained
+    assert torch.equal(untrained.input_norm.mean, torch.zeros(untrained.input_dim))  # normalizers not refitted

@@ -1,6 +1,11 @@
 """model_learner on the runtime: transitions from topics, training per episode, latched models."""
 import math
+import threading
+import time
 
+import torch
+
+from mbrl_ros.models.ensemble import TrainingCancelled
 from mbrl_ros.nodes.conversions import command_message, joint_state_message, message_bytes
 from mbrl_ros.nodes.model_learner import ModelLearnerNode
 from mbrl_ros.nodes.model_messages import decode_model, model_version
@@ -72,3 +77,54 @@ def test_trains_every_n_transitions_without_episodes(graph, wait_for):
     decoded = [decode_model(message_bytes(m), node.task.spec) for m in models]
     assert [model_version(m) for m in decoded] == [1, 2]
     assert decoded[1].extra_metadata["transitions"] >= 30
+
+
+def test_stop_abandons_a_retrain_in_progress_and_keeps_the_previous_model(graph, latched, wait_for):
+    # Improvements never count (threshold 1.0), so this retrain runs exactly `patience` = 10000
+    # epochs: about a minute here (5-12 ms per epoch), far beyond the 5 s a launcher waits
+    # between SIGINT and SIGTERM.
+    node = graph.start(ModelLearnerNode, single_threaded=True,
+                       **{**SMALL_MODEL, "learning.max_train_epochs": 100000, "pets_ensemble.patience": 10000,
+                          "pets_ensemble.improvement_threshold": 1.0})
+    states = graph.publisher("sensor_msgs/msg/JointState", "/mbrl/state", 100)
+    commands = graph.publisher("std_msgs/msg/Float64MultiArray", "/effort_controller/commands", 100)
+    ends = graph.publisher("std_msgs/msg/Float64", "/sim_bridge/episode_return")
+    processed = graph.collect("std_msgs/msg/Int32", "/model_learner/processed_episodes", latched)
+    models = graph.collect("std_msgs/msg/UInt8MultiArray", "/mbrl/model", latched)
+    wait_for(lambda: states.get_subscription_count() and commands.get_subscription_count()
+             and ends.get_subscription_count(), what="the learner's subscriptions")
+
+    started, outcome = threading.Event(), []
+    fit = node.model.fit
+    before = {k: v.clone() for k, v in node.model.state_dict().items()}
+
+    def watched_fit(*args, **kwargs):
+        started.set()
+        try:
+            report = fit(*args, **kwargs)
+        except BaseException as exc:
+            outcome.append(exc)
+            raise
+        outcome.append(report)
+        return report
+
+    node.model.fit = watched_fit
+    play_episode(graph, states, commands, 1_000_000_000, 20)
+    wait_for(lambda: node.data.size == 20, what="20 transitions")
+    ends.publish(msg("std_msgs/msg/Float64")(data=1.0))
+    assert started.wait(10.0), "the retrain did not start"
+    time.sleep(0.5)                                             # well into it
+
+    begin = time.monotonic()
+    node.stop()
+    elapsed = time.monotonic() - begin
+    assert not node._thread.is_alive()
+    assert elapsed < 5.0, f"stop() took {elapsed:.1f} s"
+    assert len(outcome) == 1 and isinstance(outcome[0], TrainingCancelled), outcome
+    # The model from before the retrain stays, and nothing was published for it.
+    assert node.version == 0 and not node.model.trained
+    after = node.model.state_dict()
+    assert [k for k in before if not torch.equal(after[k], before[k])] == []
+    assert node.health.get("training_errors") == 0
+    time.sleep(0.2)
+    assert models == [] and [m.data for m in processed] == [0]
