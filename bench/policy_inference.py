@@ -109,7 +109,7 @@ def main() -> int:
     parser.add_argument("--hidden-layers", type=int, default=2)
     parser.add_argument("--hidden-units", type=int, default=128)
     parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=list(PRECISIONS),
-                        help="graph arithmetic(s) to time (input/output are float32 either way)")
+                        help="graph arithmetic(s) to time (and their input/output type)")
     parser.add_argument("--policy", type=Path, help="measure the network of this exported policy file (re-exported "
                                                     "at each --precision) instead of an untrained one")
     parser.add_argument("--out", default="bench/results/policy_inference.json")

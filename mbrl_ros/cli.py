@@ -220,9 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--label", choices=("first", "mean"), default="first",
                         help="expert label: the plan's first action, or the planner's sampling mean")
     export.add_argument("--precision", choices=("float64", "float32"), default="float64",
-                        help="arithmetic inside the ONNX graph: float64 (parity to the last float32 ulp) or "
-                             "float32 (about half the inference time; parity may exceed 1e-5 on large "
-                             "action ranges)")
+                        help="arithmetic and input/output type of the ONNX graph: float64 (the network to "
+                             "float64 rounding) or float32 (about half the inference time; rounding moves the "
+                             "actions of steep policies by ~1e-5, over the parity tolerance)")
     export.add_argument("--eval-episodes", type=int, default=3, help="evaluation episodes of the ONNX policy")
     export.add_argument("--compare-mpc", action="store_true", help="also run the MPC on the evaluation episodes")
     export.add_argument("--version", type=int, default=1, help="policy version in the file's metadata")

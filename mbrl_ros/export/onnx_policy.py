@@ -31,12 +31,14 @@ FORMAT_VERSION = 1
 INPUT_NAME = "observation"
 OUTPUT_NAME = "action"
 MIN_OPSET = 13
-#: Arithmetic of the exported graph (input and output are float32 either way).
+#: Arithmetic of the exported graph, and the type of its input and output.
 PRECISIONS = ("float64", "float32")
 #: metadata_props every policy file carries (values are JSON).
 REQUIRED_METADATA = ("format", "format_version", "task", "observation_names", "action_names", "action_low",
                      "action_high", "control_period", "version", "opset")
 _ACTIVATIONS = {"tanh": torch.tanh, "relu": F.relu, "silu": F.silu}
+#: ONNX element type of a policy's input and output -> numpy type (1: FLOAT, 11: DOUBLE).
+_IO_TYPES = {1: np.float32, 11: np.float64}
 
 
 class PolicyFormatError(ValueError):
@@ -196,11 +198,10 @@ def policy_to_onnx(policy: PolicyNetwork, *, task_spec: TaskSpec, metadata: Mapp
     #   |mean| >> std) and sin/cos are two nodes of the raw angles (adding pi/2 to a large
     #   angle would round it by ~1e-6 rad); ORT fuses each Gemm with its Tanh.
     # * the Add of the action offset is left out when the bounds are symmetric.
-    # float64 (default) computes in float64 between float32 input and output: float32
-    # arithmetic moves a +-15 N action by ~1e-5 wherever |obs * d action / d obs| reaches a few
-    # hundred N (fast velocities in steep parts of a controller), as much as the parity budget;
-    # in float64 the file matches the network up to the final rounding to float32. float32
-    # takes about half the time.
+    # float64 (default) takes, computes and gives float64 (ROS's own type: positions reach the
+    # network unrounded, and no Cast nodes): float32 arithmetic moves a +-15 N action by ~1e-5
+    # wherever |obs * d action / d obs| reaches a few hundred N (fast velocities in steep parts
+    # of a controller), as much as the parity budget. float32 takes about half the time.
     first = policy.layers[0].weight.detach().double()  # (H, F): F = plain entries, then sin, then cos
     n_plain, n_angles = len(policy.plain_indices), len(policy.angle_indices)
     plain = list(policy.plain_indices)
@@ -209,7 +210,7 @@ def policy_to_onnx(policy: PolicyNetwork, *, task_spec: TaskSpec, metadata: Mapp
     weight0[:, policy.obs_dim:] = first[:, n_plain:]
     bias0 = policy.layers[0].bias.detach().double()
     if wide:
-        x = node("Cast", [INPUT_NAME], "observation_f64", to=TensorProto.DOUBLE)
+        x = INPUT_NAME
         bias0 = bias0 - weight0[:, plain] @ policy.obs_mean.double()[plain]
         if n_angles:
             select = torch.zeros(2 * n_angles, policy.obs_dim, dtype=torch.float64)
@@ -239,18 +240,16 @@ def policy_to_onnx(policy: PolicyNetwork, *, task_spec: TaskSpec, metadata: Mapp
         else:
             x = node("Mul", [x, node("Sigmoid", [x], f"sigmoid_{i}")], f"hidden_{i}")
     x = node("Tanh", [x], "squashed")
-    scaled = "action_f64" if wide else OUTPUT_NAME
     if bool((policy.action_mid == 0).all()):
-        node("Mul", [x, const("action_half_range", policy.action_half_range)], scaled)
+        node("Mul", [x, const("action_half_range", policy.action_half_range)], OUTPUT_NAME)
     else:
         x = node("Mul", [x, const("action_half_range", policy.action_half_range)], "action_offset")
-        node("Add", [x, const("action_mid", policy.action_mid)], scaled)
-    if wide:
-        node("Cast", [scaled], OUTPUT_NAME, to=TensorProto.FLOAT)
+        node("Add", [x, const("action_mid", policy.action_mid)], OUTPUT_NAME)
+    io_type = TensorProto.DOUBLE if wide else TensorProto.FLOAT
     graph = helper.make_graph(
         nodes, "mbrl_ros_policy",
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", policy.obs_dim])],
-        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", policy.act_dim])],
+        [helper.make_tensor_value_info(INPUT_NAME, io_type, ["batch", policy.obs_dim])],
+        [helper.make_tensor_value_info(OUTPUT_NAME, io_type, ["batch", policy.act_dim])],
         init, doc_string=f"mbrl_ros policy for task {task_spec.name}: observation -> action in task units")
     opset_id = helper.make_opsetid("", int(opset))
     proto = helper.make_model(graph, opset_imports=[opset_id], producer_name="mbrl_ros")
@@ -279,8 +278,9 @@ def export_policy_onnx(policy: PolicyNetwork, path: str | Path, *, task_spec: Ta
         metadata: JSON-serializable extras; ``metadata["version"]`` (int, default 0) becomes
             the policy version (``version`` prop and ``ModelProto.model_version``).
         opset: ONNX opset (>= 13).
-        precision: arithmetic inside the graph, ``float64`` (parity with the network to the
-            last float32 ulp of the action) or ``float32`` (about half the inference time).
+        precision: arithmetic and input/output type of the graph: ``float64`` (the network's
+            function to float64 rounding; ROS's own type) or ``float32`` (about half the
+            inference time; rounding moves steep policies' actions by ~1e-5).
     Returns:
         ``path``.
     """
@@ -341,20 +341,21 @@ def policy_from_onnx(path: str | Path, spec: TaskSpec) -> PolicyNetwork:
 def check_parity(path: str | Path, policy: PolicyNetwork, n: int = 10000, *, seed: int = 0) -> float:
     """Max abs difference between ``policy`` (torch) and the ONNX file on ``n`` random observations.
 
-    Observations (float32, as a robot sends them) are drawn around the policy's normalization
-    (mean +- 3 std, Gaussian). The torch reference runs in the precision the graph computes in
-    (its ``precision`` metadata): for float64 graphs the difference measures the export (the
-    final rounding of the action to float32 included), not float32 rounding inside torch,
-    which alone reaches ~1e-5 on a +-15 N action.
+    Observations are drawn around the policy's normalization (mean +- 3 std, Gaussian), in
+    the file's input type. The torch reference runs in the precision the graph computes in
+    (its ``precision`` metadata): for float64 graphs the difference measures the export, not
+    float32 rounding inside torch, which alone reaches ~1e-5 on a +-15 N action.
     """
     import onnx
 
-    rng = np.random.default_rng(seed)
-    mean, std = policy.obs_mean.numpy(), policy.obs_std.numpy()
-    obs = (mean + 3 * std * rng.standard_normal((n, policy.obs_dim))).astype(np.float32)
     data = Path(path).read_bytes()
-    props = {p.key: p.value for p in onnx.load_from_string(data).metadata_props}
-    wide = json.loads(props.get("precision", '"float32"')) == "float64"
+    proto = onnx.load_from_string(data)
+    props = {p.key: p.value for p in proto.metadata_props}
+    io_dtype = _IO_TYPES.get(proto.graph.input[0].type.tensor_type.elem_type, np.float32)
+    wide = json.loads(props.get("precision", '"float32"')) == "float64" or io_dtype == np.float64
+    rng = np.random.default_rng(seed)
+    mean, std = policy.obs_mean.double().numpy(), policy.obs_std.double().numpy()
+    obs = (mean + 3 * std * rng.standard_normal((n, policy.obs_dim))).astype(io_dtype)
     session = ort_session(data)
     (ort_actions,) = session.run([OUTPUT_NAME], {INPUT_NAME: obs})
     reference = copy.deepcopy(policy).to(torch.float64 if wide else torch.float32)
@@ -368,15 +369,18 @@ class OnnxPolicy:
     """A validated ONNX policy, called once per control step.
 
     ``policy(observation)`` copies the ``(O,)`` observation into a preallocated
-    input and returns a new ``(A,)`` float32 action; no other allocation. The
-    bound buffers make a call not thread-safe: one caller (the control loop).
+    input and returns a new ``(A,)`` action in the file's input/output type
+    (float64 policies take and give float64; float32 ones, and float64 ones exported
+    before float64 files got float64 input/output, float32); no other allocation.
+    The bound buffers make a call not thread-safe: one caller (the control loop).
 
     Attributes:
         task, observation_names, action_names, action_low, action_high, control_period,
-        version, opset: from the file's metadata; metadata: the exporter's extras.
+        version, opset: from the file's metadata; metadata: the exporter's extras;
+        dtype: the input/output type.
     """
 
-    def __init__(self, session, meta: Mapping[str, Any], path: Path):
+    def __init__(self, session, meta: Mapping[str, Any], path: Path, dtype: type = np.float32):
         self.path = path
         self.task: str = meta["task"]
         self.observation_names = tuple(meta["observation_names"])
@@ -388,8 +392,9 @@ class OnnxPolicy:
         self.opset = int(meta["opset"])
         self.metadata = dict(meta.get("extra", {}))
         self.session = session
-        self._obs = np.zeros((1, len(self.observation_names)), np.float32)
-        self._action = np.zeros((1, len(self.action_names)), np.float32)
+        self.dtype = np.dtype(dtype)
+        self._obs = np.zeros((1, len(self.observation_names)), self.dtype)
+        self._action = np.zeros((1, len(self.action_names)), self.dtype)
         self._run = IOBoundRun(session, {INPUT_NAME: self._obs}, {OUTPUT_NAME: self._action})
 
     def __call__(self, observation) -> np.ndarray:
@@ -398,8 +403,8 @@ class OnnxPolicy:
         return self._action[0].copy()
 
     def act_batch(self, observations) -> np.ndarray:
-        """``(B, O)`` -> ``(B, A)`` float32."""
-        obs = np.ascontiguousarray(observations, dtype=np.float32).reshape(-1, self._obs.shape[1])
+        """``(B, O)`` -> ``(B, A)`` in the file's type."""
+        obs = np.ascontiguousarray(observations, dtype=self.dtype).reshape(-1, self._obs.shape[1])
         return self.session.run([OUTPUT_NAME], {INPUT_NAME: obs})[0]
 
 
@@ -470,7 +475,7 @@ def load_policy_onnx(path: str | Path, expected_spec: TaskSpec | None = None, *,
     Checks, in order: the file parses and passes the ONNX checker; the default
     opset is supported and matches the metadata; the metadata is complete;
     exactly one input ``observation (B, O)`` and one output ``action (B, A)``
-    (float32) sized as the metadata's names; the metadata matches
+    (both float32 or both float64) sized as the metadata's names; the metadata matches
     ``expected_spec`` (task name, entry names, bounds, control period) when
     given; ONNX Runtime builds a session; and probe observations give finite
     actions within the bounds.
@@ -528,13 +533,18 @@ def load_policy_bytes(data: bytes, expected_spec: TaskSpec | None = None, *, sou
         raise _fail(path, f"has inputs {[i.name for i in inputs]} and outputs {[o.name for o in outputs]}; "
                           f"expected exactly {[INPUT_NAME]} -> {[OUTPUT_NAME]} (the names export_policy_onnx "
                           f"writes and the controller binds)")
+    io_type = inputs[0].type.tensor_type.elem_type
     for value, size, what in ((inputs[0], len(meta["observation_names"]), "observation_names"),
                               (outputs[0], len(meta["action_names"]), "action_names")):
         dims = _dims(value)
         batch_ok = len(dims) == 2 and (isinstance(dims[0], str) or dims[0] == 1)
-        if value.type.tensor_type.elem_type != onnx.TensorProto.FLOAT or not batch_ok or dims[1] != size:
-            raise _fail(path, f"{value.name!r} must be float32 of shape (batch, {size}) to match the "
+        if value.type.tensor_type.elem_type not in _IO_TYPES or not batch_ok or dims[1] != size:
+            raise _fail(path, f"{value.name!r} must be float32 or float64 of shape (batch, {size}) to match the "
                               f"{size} {what} in its metadata, got {dims}; export it again")
+    if outputs[0].type.tensor_type.elem_type != io_type:
+        raise _fail(path, f"input and output types differ ({onnx.helper.tensor_dtype_to_np_dtype(io_type)} in, "
+                          f"{onnx.helper.tensor_dtype_to_np_dtype(outputs[0].type.tensor_type.elem_type)} out); "
+                          f"export it again with export_policy_onnx")
     if expected_spec is not None:
         _check_against_spec(meta, expected_spec, path)
 
@@ -542,7 +552,7 @@ def load_policy_bytes(data: bytes, expected_spec: TaskSpec | None = None, *, sou
         session = ort_session(data, intra_op_threads=intra_op_threads)
     except _ort_errors(ort) as exc:
         raise _fail(path, f"ONNX Runtime cannot run it ({exc})") from exc
-    policy = OnnxPolicy(session, meta, path)
+    policy = OnnxPolicy(session, meta, path, dtype=_IO_TYPES[io_type])
     rng = np.random.default_rng(0)
     obs_dim = len(policy.observation_names)
     low, high = policy.action_low, policy.action_high

@@ -110,6 +110,28 @@ def test_loader_refuses_wrong_names(tmp_path):
         load_policy_onnx(write(proto, tmp_path / "names.onnx"))
 
 
+def test_loader_takes_float32_or_float64_input_and_output_but_not_mixed(tmp_path):
+    policy = trained_like_policy()
+    assert load_policy_onnx(write(policy_to_onnx(policy, task_spec=SPEC, precision="float32"),
+                                  tmp_path / "f32.onnx")).dtype == np.float32
+    # A float64 graph between float32 input and output (how float64 policies were first exported).
+    proto = policy_to_onnx(policy, task_spec=SPEC)
+    graph = proto.graph
+    graph.input[0].type.tensor_type.elem_type = graph.output[0].type.tensor_type.elem_type = onnx.TensorProto.FLOAT
+    for node in graph.node:
+        node.input[:] = ["observation_f64" if name == "observation" else name for name in node.input]
+        node.output[:] = ["action_f64" if name == "action" else name for name in node.output]
+    graph.node.insert(0, onnx.helper.make_node("Cast", ["observation"], ["observation_f64"], to=11))
+    graph.node.append(onnx.helper.make_node("Cast", ["action_f64"], ["action"], to=1))
+    wrapped = load_policy_onnx(write(proto, tmp_path / "cast.onnx"), expected_spec=SPEC)
+    assert wrapped.dtype == np.float32 and check_parity(tmp_path / "cast.onnx", policy) <= 1e-6
+    graph.output[0].type.tensor_type.elem_type = onnx.TensorProto.DOUBLE
+    del graph.node[-1]
+    graph.node[-1].output[:] = ["action"]
+    with pytest.raises(PolicyFormatError, match="input and output types differ"):
+        load_policy_onnx(write(proto, tmp_path / "mixed.onnx"))
+
+
 def test_loader_refuses_wrong_metadata(tmp_path):
     proto = policy_to_onnx(trained_like_policy(), task_spec=SPEC)
     props = {p.key: p.value for p in proto.metadata_props}
@@ -155,8 +177,9 @@ def test_loader_refuses_unreadable_files(tmp_path):
 def test_bound_run_fallback_path_gives_the_same_action(exported):
     _, path = exported
     loaded = load_policy_onnx(path)
-    obs = np.random.default_rng(3).normal(size=(1, 5)).astype(np.float32)
-    out_fast, out_public = np.zeros((1, 2), np.float32), np.zeros((1, 2), np.float32)
+    assert loaded.dtype == np.float64  # float64 policies take and give float64
+    obs = np.random.default_rng(3).normal(size=(1, 5))
+    out_fast, out_public = np.zeros((1, 2)), np.zeros((1, 2))
     IOBoundRun(loaded.session, {"observation": obs}, {"action": out_fast})()
     IOBoundRun(loaded.session, {"observation": obs}, {"action": out_public}, fast_path=False)()
     assert np.array_equal(out_fast, out_public) and np.array_equal(out_fast[0], loaded(obs[0]))
