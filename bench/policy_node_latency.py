@@ -102,12 +102,13 @@ def main() -> int:
 
     with observer.lock:
         episodes = split_episodes(list(observer.joint), period_ns)
-        node, sensor, node_quiet, sensor_quiet, unanswered = [], [], [], [], 0
-        for stamps in episodes:
-            for stamp in stamps:
+        node, sensor, node_quiet, sensor_quiet, unanswered = [], [], [], [], []
+        for episode, stamps in enumerate(episodes):
+            for step, stamp in enumerate(stamps):
                 cmd, joint, state = observer.command.get(stamp), observer.joint[stamp], observer.state.get(stamp)
                 if cmd is None or state is None or not (cmd[0] and joint[0] and state[0]):
-                    unanswered += int(cmd is None)
+                    if cmd is None:  # where: (episode, step, whether /mbrl/state carried it)
+                        unanswered.append((episode, step, state is not None))
                     continue
                 node.append(cmd[0] - state[0])
                 sensor.append(cmd[0] - joint[0])
@@ -117,7 +118,8 @@ def main() -> int:
     log_text = (work / "launch.log").read_text(errors="replace")
     report = {
         "policy": str(args.policy), "task": policy.task, "control_period_s": task.spec.control_period,
-        "episodes": len(episodes), "states": sum(len(e) for e in episodes), "unanswered_states": unanswered,
+        "episodes": len(episodes), "states": sum(len(e) for e in episodes), "unanswered_states": len(unanswered),
+        "unanswered_at_episode_step_relayed": unanswered,
         "node_latency_state_to_command": stats_ms(node), "sensor_latency_joint_states_to_command": stats_ms(sensor),
         "node_latency_learner_idle": stats_ms(node_quiet), "sensor_latency_learner_idle": stats_ms(sensor_quiet),
         "load": monitor.window(monitor.samples[0]["wall_ns"], monitor.samples[-1]["wall_ns"]) if monitor.samples else {},
@@ -131,8 +133,8 @@ def main() -> int:
         s = report[key]
         if s.get("n"):
             print(f"{key:40s} n={s['n']:5d} p50 {s['p50_ms']:.3f} ms  p99 {s['p99_ms']:.3f} ms  max {s['max_ms']:.3f} ms")
-    print(f"states {report['states']}, unanswered {unanswered}, episode returns {report['returns']}, "
-          f"launch exit code {code}")
+    print(f"states {report['states']}, unanswered {len(unanswered)} (episode, step, relayed by the estimator: "
+          f"{unanswered}), episode returns {report['returns']}, launch exit code {code}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))

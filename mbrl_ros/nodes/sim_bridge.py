@@ -96,10 +96,12 @@ class SimBridgeConfig(JointSensorConfig):
                              "gap (realtime: also waited in wall time).", low=0.0, high=3600.0)
     actuation_delay_steps: int = param(0, "Commands act this many control periods after they arrive (bus, "
                                        "driver and current-loop delay).", low=0, high=1000)
-    start_timeout: float = param(30.0, "Lockstep: wall seconds to wait at start for a command publisher "
-                                 "and a /joint_states subscriber before starting anyway.", low=0.0, high=3600.0)
-    start_delay: float = param(0.5, "Lockstep: wall seconds to wait once they are there, so the rest of "
-                               "the graph connects.", low=0.0, high=60.0)
+    start_timeout: float = param(30.0, "Wall seconds to wait at start for a command publisher and a "
+                                 "/joint_states subscriber before starting anyway (realtime too: the "
+                                 "first episode does not run uncontrolled while the graph connects).",
+                                 low=0.0, high=3600.0)
+    start_delay: float = param(0.5, "Wall seconds to wait once they are there, so the rest of the graph "
+                               "connects.", low=0.0, high=60.0)
     learner_topic: str = param("", "Lockstep: before episode e >= 1 wait until this std_msgs/Int32 topic "
                                "(model_learner's ~/processed_episodes) reports >= e, so training never "
                                "overlaps an episode; empty: do not wait.")
@@ -212,8 +214,7 @@ class SimBridgeNode(Node):
     # -- simulation thread ---------------------------------------------------------------
     def _run(self) -> None:
         try:
-            if not self.config.realtime:
-                self._wait_for_peers()
+            self._wait_for_peers()
             for episode in range(self.learning.episodes):
                 if self._stopping.is_set():
                     break

@@ -108,3 +108,19 @@ def test_position_only_encoders_per_joint_and_actuation_delay(graph, wait_for):
     for k, force in enumerate([0.0, 10.0, 0.0]):
         obs = task.step(np.array([force]))[0]
         assert list(truth[k + 1].position) + list(truth[k + 1].velocity) == pytest.approx(obs.tolist())
+
+
+def test_realtime_waits_for_a_controller_before_the_first_episode(graph, wait_for):
+    """Real time does not start the first episode uncontrolled while the graph still connects."""
+    import time
+
+    states = graph.collect("sensor_msgs/msg/JointState", "/joint_states")
+    started = time.monotonic()
+    node = graph.start(SimBridgeNode, **{**EPISODE, "realtime": True, "learning.episodes": 1,
+                                         "start_timeout": 30.0})
+    time.sleep(1.0)
+    assert states == [], "the bridge stepped before any command publisher existed"
+    graph.publisher("std_msgs/msg/Float64MultiArray", "/effort_controller/commands")  # a controller appears
+    wait_for(lambda: len(states) >= 7, timeout=20.0, what="the episode's states")
+    wait_for(lambda: not graph.context.ok(), timeout=20.0, what="the bridge to finish")
+    assert node.exit_code == 0 and time.monotonic() - started >= 1.0
