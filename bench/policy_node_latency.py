@@ -2,7 +2,8 @@
 
 What runs: launch/sim.launch.yaml through ``python -m mbrl_ros.cli launch`` with
 ``planner:=policy realtime:=true`` and the distilled policy (default
-bench/results/distill_policy.onnx from bench/distill_policy.py): sim_bridge steps
+bench/results/distill_policy_2x64_f64io.onnx: bench/distill_policy.py's 2x64 policy,
+re-exported with float64 input/output by policy_from_onnx): sim_bridge steps
 cartpole_swingup on the wall clock at the task's rate, state_estimator relays /joint_states to
 /mbrl/state, policy_controller answers each state with ONNX Runtime (one thread), and
 model_learner keeps learning from the data in the background (retraining capped at
@@ -51,7 +52,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--policy", default=str(REPO / "bench/results/distill_policy.onnx"))
+    parser.add_argument("--policy", default=str(REPO / "bench/results/distill_policy_2x64_f64io.onnx"))
     parser.add_argument("--episodes", type=int, default=3)
     parser.add_argument("--train-epochs", type=int, default=30, help="model_learner's max_train_epochs")
     parser.add_argument("--timeout", type=float, default=240.0)
