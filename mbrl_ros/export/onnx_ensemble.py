@@ -497,6 +497,50 @@ class TrainableOnnxEnsemble(OnnxEnsembleModel):
     def save(self, path: str | Path, extra_metadata: Mapping | None = None) -> Path:
         return self.ensemble.save(path, extra_metadata)
 
+    def to_casadi(self):
+        """The torch ensemble's mean network in CasADi (``nmpc`` plans on it, not on ORT)."""
+        from mbrl_ros.planning.casadi_models import casadi_dynamics
+
+        return casadi_dynamics(self.ensemble)
+
+
+# -- which backend plans -----------------------------------------------------------
+#: ``learning.planning_backend`` values. ``auto`` is what bench/onnx_backend.py measured on
+#: CPU for the default 5 x (3x200) ensemble, icem pop 48, H 20 (bench/results/onnx_backend.log):
+#: ORT / torch plan time x0.83 (p50) and x0.80 (p99) with 1 thread, x1.07 and x1.06 with 2.
+PLANNING_BACKENDS = ("auto", "onnx", "torch")
+
+
+def resolve_planning_backend(backend: str, *, device: torch.device | str = "cpu", threads: int = 1) -> str:
+    """``onnx`` or ``torch``: ``auto`` takes ONNX Runtime on the CPU with one thread, torch otherwise.
+
+    Raises:
+        ValueError: an unknown backend, or ``onnx`` on a non-CPU device.
+    """
+    if backend not in PLANNING_BACKENDS:
+        raise ValueError(f"planning_backend must be one of {PLANNING_BACKENDS}, got {backend!r}")
+    on_cpu = torch.device(device).type == "cpu"
+    if backend == "auto":
+        return "onnx" if on_cpu and threads == 1 else "torch"
+    if backend == "onnx" and not on_cpu:
+        raise ValueError(f"planning_backend onnx runs ONNX Runtime on the CPU; the model is on {device!r} "
+                         f"(use torch or auto)")
+    return backend
+
+
+def for_planning(model, backend: str = "auto", *, device: torch.device | str = "cpu", threads: int = 1):
+    """``model`` as the planners should run it.
+
+    A torch PETS ensemble (:class:`EnsembleDynamics`, probabilistic) is wrapped in a
+    :class:`TrainableOnnxEnsemble` when ``backend`` resolves to ``onnx`` (ORT with ``threads``
+    intra-op threads); it still trains, saves and serializes as the torch model. Other models
+    (oracle, deterministic ensembles, models already on ORT) come back unchanged.
+    """
+    chosen = resolve_planning_backend(backend, device=device, threads=threads)
+    if chosen == "onnx" and type(model) is EnsembleDynamics and model.probabilistic:
+        return TrainableOnnxEnsemble(model, OnnxRuntimeConfig(intra_op_threads=int(threads)))
+    return model
+
 
 # -- parity -------------------------------------------------------------------
 def random_ensemble_inputs(model: EnsembleDynamics, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from mbrl_ros.config import from_dict, param
+from mbrl_ros.export.onnx_ensemble import for_planning
 from mbrl_ros.models import MODELS
 from mbrl_ros.planning import PLANNERS, TrajectoryObjective, make_planner
 from mbrl_ros.tasks import make_task
@@ -43,8 +44,13 @@ class LearningConfig:
                                  low=0.0, high=60.0)
     max_train_epochs: int = param(0, "epochs per retraining (0: the model config's max_epochs)",
                                   low=0, high=100000)
-    threads: int = param(1, "torch intra-op threads for this process", low=1, high=256)
+    threads: int = param(1, "torch (and ONNX Runtime) intra-op threads for this process", low=1, high=256)
     device: str = param("cpu", "torch device")
+    planning_backend: str = param("auto", "what runs a learned PETS ensemble while planning: onnx (ONNX "
+                                  "Runtime), torch, or auto: onnx on the CPU with 1 thread, torch otherwise "
+                                  "(the faster one in bench/onnx_backend.py: ORT x0.83 plan time at 1 "
+                                  "thread, x1.07 at 2); training is torch either way",
+                                  choices=("auto", "onnx", "torch"))
 
 
 @dataclasses.dataclass
@@ -152,7 +158,8 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
     task = make_task(task_name, task_config or {})
     spec = task.spec
     PLANNERS.get(planner)  # fail fast on a typo, before any episode runs
-    dyn = MODELS.get(model)(spec, model_config or {}, task=task, device=cfg.device, seed=seed)
+    dyn = for_planning(MODELS.get(model)(spec, model_config or {}, task=task, device=cfg.device, seed=seed),
+                       cfg.planning_backend, device=cfg.device, threads=cfg.threads)
     learned = hasattr(dyn, "fit")
     if learned and cfg.seed_episodes < 1:
         raise ValueError(f"model {model!r} must be trained before planning: set learning.seed_episodes >= 1")

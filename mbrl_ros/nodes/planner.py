@@ -72,6 +72,7 @@ from mbrl_ros.nodes.joint_layout import state_layout
 from mbrl_ros.nodes.model_messages import ModelRejectedError, decode_model, model_version
 from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
 from mbrl_ros.nodes.runner import run_node
+from mbrl_ros.export.onnx_ensemble import OnnxEnsembleModel, for_planning, resolve_planning_backend
 from mbrl_ros.learning.loop import seed_action
 from mbrl_ros.nodes.shared_parameters import declare_learning, declare_task
 from mbrl_ros.planning import PLANNERS, TrajectoryObjective, make_planner
@@ -147,6 +148,8 @@ class PlannerNode(CommandNodeMixin, Node):
         self._period_ns = seconds_to_ns(spec.control_period)
         self._rng = np.random.default_rng(cfg.seed)
         self._device = torch.device(self.learning.device)
+        self._backend = resolve_planning_backend(self.learning.planning_backend, device=self._device,
+                                                 threads=self.learning.threads)  # fail fast on a bad pair
         self._path_indices = list(cfg.path_indices) or list(range(min(3, self.layout.num_joints)))
         if any(not 0 <= i < spec.obs_dim for i in self._path_indices) or len(self._path_indices) > 3:
             raise ConfigError(f"path_indices {self._path_indices} must be at most 3 entries in [0, {spec.obs_dim})")
@@ -195,7 +198,8 @@ class PlannerNode(CommandNodeMixin, Node):
         self._thread = threading.Thread(target=self._planning_loop, name="planning", daemon=True)
         self._thread.start()
         self.get_logger().info(
-            f"{cfg.planner} on {spec.name}, horizon {self.horizon}, trigger {cfg.trigger}, deadline "
+            f"{cfg.planner} on {spec.name} ({self._backend} ensemble backend), horizon {self.horizon}, "
+            f"trigger {cfg.trigger}, deadline "
             f"{cfg.deadline_fraction * spec.control_period * 1e3:.1f} ms; waiting for a model on {cfg.model_topic} "
             f"({'exploring' if cfg.explore else 'safe command'} until then)")
 
@@ -234,10 +238,14 @@ class PlannerNode(CommandNodeMixin, Node):
         except ModelRejectedError as exc:
             self.health.reject("model", exc.reason, str(exc))
             return
+        # Exported to ONNX Runtime here, in the model callback, when that plans faster.
+        model = for_planning(model, self.learning.planning_backend, device=self._device,
+                             threads=self.learning.threads)
         with self._lock:
             self._pending_model = model
         self.get_logger().info(f"model version {model_version(model)} accepted "
-                               f"(trained on {model.extra_metadata.get('transitions', '?')} transitions)")
+                               f"(trained on {model.extra_metadata.get('transitions', '?')} transitions; "
+                               f"planning with {'ONNX Runtime' if isinstance(model, OnnxEnsembleModel) else 'torch'})")
 
     # -- planning thread -----------------------------------------------------------------
     def _planning_loop(self) -> None:

@@ -4,6 +4,7 @@ import threading
 import numpy as np
 import pytest
 
+from mbrl_ros.export.onnx_ensemble import OnnxEnsembleModel
 from mbrl_ros.nodes.conversions import bytes_message, command_to_action, joint_state_message, stamp_to_ns
 from mbrl_ros.nodes.model_messages import encode_model
 from mbrl_ros.nodes.planner import PlannerNode
@@ -47,6 +48,7 @@ def test_one_tagged_command_per_state_and_live_model_swap(graph, latched, wait_f
     states.publish(joint_state_message(2_000_000_000, ["hinge"], [0.0], [0.0]))
     wait_for(lambda: len(commands) == 6, what="a planned command")
     assert node.model_version == 7 and node.health.get("commands.plan") == 1
+    assert isinstance(node.model, OnnxEnsembleModel)  # 1 thread on the CPU: ONNX Runtime plans (auto)
     assert command_to_action(commands[-1], 1)[1] == 2_000_000_000
     wait_for(lambda: len(paths) == 1, what="the planned path")
     assert len(paths[0].poses) == 5 and stamp_to_ns(paths[0].poses[0].header.stamp) == 2_050_000_000

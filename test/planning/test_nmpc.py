@@ -9,8 +9,8 @@ import torch
 from mbrl_ros.models.ensemble import EnsembleConfig, EnsembleDynamics
 from mbrl_ros.models.linear import LinearModel
 from mbrl_ros.planning import TrajectoryObjective, make_planner
-from mbrl_ros.planning.casadi_models import (CasadiDynamics, UnsupportedModelError, casadi_dynamics,
-                                             ensemble_mean_function, linear_function)
+from mbrl_ros.planning.casadi_models import (CasadiDynamics, UnsupportedModelError, bind_parameters,
+                                             casadi_dynamics, ensemble_mean_function, linear_function)
 from mbrl_ros.planning.nmpc import NMPCPlanner, UnsupportedRewardError, casadi_reward_of
 from mbrl_ros.tasks import make_task
 
@@ -135,6 +135,19 @@ def test_casadi_dynamics_reads_weights_retrained_in_place():
     expected = model.rollout(torch.tensor(obs), torch.tensor(act).reshape(1, 1, 2))[0, 0, 0].numpy()
     assert np.abs(np.asarray(dyn.function(obs, act, *dyn.parameters())).ravel() - expected).max() < 1e-5
     assert casadi_dynamics(model).structure == dyn.structure
+
+
+def test_an_ensemble_planned_through_onnx_runtime_keeps_its_casadi_form():
+    """nmpc differentiates the torch weights even when the sampling planners use ORT."""
+    from mbrl_ros.export.onnx_ensemble import for_planning
+
+    model = small_ensemble(3, 1, (1,))
+    wrapped = for_planning(model, "onnx")
+    assert wrapped is not model
+    x, u = np.array([0.3, -1.0, 0.5]), np.array([0.2])
+    direct, via = ensemble_mean_function(model), casadi_dynamics(wrapped)
+    assert np.allclose(np.asarray(direct(x, u)).ravel(),
+                       np.asarray(bind_parameters(via)(x, u)).ravel(), atol=1e-9)
 
 
 def test_linear_function_and_unsupported_models():
