@@ -23,6 +23,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import tempfile
@@ -142,6 +143,18 @@ def main() -> int:
                                               "nodes_run": nodes_run(path)}
     policies["floor (Identity)"] = IdentityCall(task.spec.obs_dim)
     results["variants"]["floor (Identity)"] = {"nodes_run": ["Identity"]}
+    # How far float32 alone is from the 1e-5 parity budget for this network: the network in
+    # float64 on float64 observations vs on the same observations rounded to float32.
+    reference = copy.deepcopy(torch_policy).double()
+    rng = np.random.default_rng(0)
+    obs = (reference.obs_mean.numpy() + 3 * reference.obs_std.numpy() * rng.standard_normal((10000, task.spec.obs_dim)))
+    with torch.no_grad():
+        exact = reference(torch.from_numpy(obs))
+        rounded = reference(torch.from_numpy(obs.astype(np.float32).astype(np.float64)))
+    results["input_rounding_to_float32_max_abs"] = float((exact - rounded).abs().max())
+    print(f"# rounding the observations to float32 alone moves this network's action by up to "
+          f"{results['input_rounding_to_float32_max_abs']:.2g} (10,000 observations, mean +- 3 std; "
+          f"parity budget {PARITY_TOLERANCE:g})")
     for label, policy in policies.items():
         time_calls(policy, observations, args.warmup)
     per_round = max(args.calls // args.rounds, 1)

@@ -23,6 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import environment_header  # noqa: E402
 
+from mbrl_ros.export.onnx_ensemble import resolve_planning_backend  # noqa: E402
 from mbrl_ros.learning.loop import run_learning  # noqa: E402
 from mbrl_ros.learning.run_config import resolve_run_parameters  # noqa: E402
 
@@ -49,7 +50,11 @@ def main() -> int:
     parser.add_argument("--out", default="bench/results/sample_efficiency.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(environment_header("torch", args.threads))
+    planning = resolve_run_parameters(args.tasks[0], args.planners[0], None, overrides=args.param).section(
+        "learning").get("planning_backend", "auto")
+    backend = resolve_planning_backend(planning, threads=args.threads)
+    print(environment_header(f"torch (training), {'onnxruntime' if backend == 'onnx' else 'torch'} (planning a "
+                             f"learned ensemble; learning.planning_backend={planning})", args.threads))
     report = []
     for task in args.tasks:
         for planner in args.planners:
