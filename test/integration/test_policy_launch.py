@@ -10,18 +10,14 @@
 from __future__ import annotations
 
 import csv
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from launch_runs import run_launch, wait_until_gone
 
 from mbrl_ros.export.onnx_policy import PolicyNetwork, export_policy_onnx, load_policy_onnx
-from mbrl_ros.launcher.process_tree import descendant_pids, running_pids
+from mbrl_ros.launcher.process_tree import running_pids
 from mbrl_ros.learning.loop import run_episode
 from mbrl_ros.ros.runtime.testing import isolated_domain
 from mbrl_ros.tasks import make_task
@@ -47,25 +43,10 @@ def small_policy_file(tmp_path: Path, task_name: str = "pendulum_swingup") -> Pa
 def launch(tmp_path: Path, policy_file: Path, *launch_args: str, timeout_s: float = 240) -> tuple[int, str, set[int]]:
     params = tmp_path / "small.yaml"
     params.write_text(SMALL_BUDGET)
-    log = tmp_path / "launch.log"
-    with isolated_domain(), log.open("w") as handle:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mbrl_ros.cli", "launch", "sim.launch.yaml", "task:=pendulum_swingup",
-             "planner:=policy", f"policy_file:={policy_file}", f"params_file:={params}",
-             f"output_dir:={tmp_path / 'out'}", *launch_args],
-            stdout=handle, stderr=subprocess.STDOUT, cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        seen: set[int] = set()
-        deadline = time.monotonic() + timeout_s
-        try:
-            while process.poll() is None and time.monotonic() < deadline:
-                seen |= descendant_pids(process.pid)
-                time.sleep(0.2)
-            code = process.wait(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-                process.wait(timeout=30)
-    return code, log.read_text(errors="replace"), seen
+    with isolated_domain():
+        return run_launch(tmp_path, "sim.launch.yaml", "task:=pendulum_swingup", "planner:=policy",
+                          f"policy_file:={policy_file}", f"params_file:={params}", f"output_dir:={tmp_path / 'out'}",
+                          *launch_args, timeout_s=timeout_s)
 
 
 def test_policy_drives_the_simulation_like_in_process(tmp_path):
@@ -93,9 +74,7 @@ def test_a_policy_for_another_task_stops_the_launch(tmp_path):
     assert code == 3, text[-4000:]
     assert "does not match task 'pendulum_swingup'" in text and "re-export" in text, text[-4000:]
     assert "Traceback" not in text
-    deadline = time.monotonic() + 5
-    while running_pids(seen) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until_gone(seen, 5)
     assert not running_pids(seen), f"processes left behind: {running_pids(seen)}"
 
 

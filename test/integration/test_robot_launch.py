@@ -7,17 +7,13 @@ stand-in ends the launch) with no process left behind.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+from launch_runs import run_launch
 
-from mbrl_ros.launcher.process_tree import descendant_pids, running_pids
+from mbrl_ros.launcher.process_tree import running_pids
 from mbrl_ros.ros.runtime.testing import isolated_domain
 
 SMALL_BUDGET = """\
@@ -32,32 +28,12 @@ SMALL_BUDGET = """\
 """
 
 
-def run_launch(tmp_path: Path, launch_file: str, *args: str, timeout_s: float = 150) -> tuple[int, str, set[int]]:
+def launch_robot(tmp_path: Path, launch_file: str, *args: str, timeout_s: float = 150) -> tuple[int, str, set[int]]:
     params = tmp_path / "small.yaml"
     params.write_text(SMALL_BUDGET)
-    log = tmp_path / "launch.log"
     with isolated_domain():
-        with log.open("w") as handle:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "mbrl_ros.cli", "launch", launch_file, "sim:=true", "episodes:=2",
-                 f"params_file:={params}", *args],
-                stdout=handle, stderr=subprocess.STDOUT, cwd=tmp_path,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        seen: set[int] = set()
-        try:
-            deadline = time.monotonic() + timeout_s
-            while process.poll() is None and time.monotonic() < deadline:
-                seen |= descendant_pids(process.pid)
-                time.sleep(0.2)
-            code = process.wait(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-                process.wait(timeout=30)
-    deadline = time.monotonic() + 5
-    while running_pids(seen) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return code, log.read_text(errors="replace"), seen
+        return run_launch(tmp_path, launch_file, "sim:=true", "episodes:=2", f"params_file:={params}", *args,
+                          timeout_s=timeout_s, linger_s=5)
 
 
 def summary(text: str, node: str) -> dict:
@@ -77,7 +53,7 @@ def check_clean(code: int, text: str, seen: set[int], nodes: tuple[str, ...]) ->
 
 @pytest.mark.parametrize("setpoint", ["thrust_torque", "motors"])
 def test_px4_launch_against_stand_in(tmp_path, setpoint):
-    code, text, seen = run_launch(tmp_path, "px4.launch.yaml", f"setpoint:={setpoint}", "arm:=true")
+    code, text, seen = launch_robot(tmp_path, "px4.launch.yaml", f"setpoint:={setpoint}", "arm:=true")
     check_clean(code, text, seen, ("px4_sim", "px4_bridge", "model_learner", "mpc_planner"))
     s = summary(text, "px4_sim")
     # arm:=true: the bridge switched PX4 to offboard (DO_SET_MODE 1, 6) and armed it (400, 1).
@@ -96,7 +72,7 @@ def test_px4_launch_against_stand_in(tmp_path, setpoint):
 
 
 def test_crazyflie_launch_against_stand_in(tmp_path):
-    code, text, seen = run_launch(tmp_path, "crazyflie.launch.yaml", "cf_name:=cf7")
+    code, text, seen = launch_robot(tmp_path, "crazyflie.launch.yaml", "cf_name:=cf7")
     check_clean(code, text, seen, ("crazyflie_sim", "crazyflie_bridge", "model_learner", "mpc_planner"))
     s = summary(text, "crazyflie_sim")
     assert s["full_state_setpoints"] >= 100 and s["invalid_setpoints"] == 0, s
@@ -106,7 +82,7 @@ def test_crazyflie_launch_against_stand_in(tmp_path):
 
 
 def test_robot_arm_launch_against_sim_bridge(tmp_path):
-    code, text, seen = run_launch(tmp_path, "robot_arm.launch.yaml", "task:=pendulum_swingup",
+    code, text, seen = launch_robot(tmp_path, "robot_arm.launch.yaml", "task:=pendulum_swingup",
                                   "controller:=arm_effort_controller")
     check_clean(code, text, seen, ("sim_bridge", "state_estimator", "model_learner", "mpc_planner"))
     assert "commands on /arm_effort_controller/commands" in text

@@ -13,14 +13,13 @@ task:=pendulum_swingup episodes:=5; bench/results/ros_launch_pendulum_icem.log h
 from __future__ import annotations
 
 import csv
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from launch_runs import run_launch, start_launch, wait_until_gone, watch
 
 from mbrl_ros.launcher.process_tree import descendant_pids, running_pids
 from mbrl_ros.ros.runtime.testing import isolated_domain
@@ -35,43 +34,17 @@ SMALL_BUDGET = """\
 """
 
 
-def start_launch(tmp_path: Path, *launch_args: str) -> tuple[subprocess.Popen, Path]:
+def sim_launch_args(tmp_path: Path) -> tuple[str, ...]:
+    """sim.launch.yaml on pendulum_swingup with the small budget, writing under ``tmp_path``."""
     params = tmp_path / "small.yaml"
     params.write_text(SMALL_BUDGET)
-    log = tmp_path / "launch.log"
-    handle = log.open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mbrl_ros.cli", "launch", "sim.launch.yaml", "task:=pendulum_swingup",
-         "planner:=icem", "estimator:=finite_difference", f"params_file:={params}",
-         f"output_dir:={tmp_path / 'out'}", *launch_args],
-        stdout=handle, stderr=subprocess.STDOUT, cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    handle.close()
-    return process, log
-
-
-def watch(process: subprocess.Popen, log: Path, timeout_s: float, until: str | None = None) -> set[int]:
-    """Wait for exit (or for ``until`` in the log); returns every node PID seen meanwhile."""
-    seen: set[int] = set()
-    deadline = time.monotonic() + timeout_s
-    while process.poll() is None and time.monotonic() < deadline:
-        seen |= descendant_pids(process.pid)
-        if until is not None and until in log.read_text(errors="replace"):
-            return seen
-        time.sleep(0.2)
-    return seen
+    return ("sim.launch.yaml", "task:=pendulum_swingup", "planner:=icem", "estimator:=finite_difference",
+            f"params_file:={params}", f"output_dir:={tmp_path / 'out'}")
 
 
 def test_launch_learns_pendulum_and_exits_cleanly(tmp_path):
     with isolated_domain():
-        process, log = start_launch(tmp_path, "episodes:=3", "seed:=0")
-        try:
-            seen = watch(process, log, timeout_s=240)
-            code = process.wait(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-                process.wait(timeout=30)
-    text = log.read_text(errors="replace")
+        code, text, seen = run_launch(tmp_path, *sim_launch_args(tmp_path), "episodes:=3", "seed:=0", timeout_s=240)
     assert code == 0, text[-4000:]
     assert len(seen) >= 4, f"expected the four node processes, saw {seen}"
     assert not running_pids(seen), f"processes left behind: {running_pids(seen)}"
@@ -92,7 +65,7 @@ def test_launch_learns_pendulum_and_exits_cleanly(tmp_path):
 
 def test_sigint_stops_every_node(tmp_path):
     with isolated_domain():
-        process, log = start_launch(tmp_path, "episodes:=20")
+        process, log = start_launch(tmp_path, *sim_launch_args(tmp_path), "episodes:=20")
         try:
             seen = watch(process, log, timeout_s=120, until="episode 0: return")
             assert "episode 0: return" in log.read_text(errors="replace"), log.read_text()[-4000:]
@@ -105,9 +78,7 @@ def test_sigint_stops_every_node(tmp_path):
                 process.wait(timeout=10)
     assert code == 130, log.read_text()[-4000:]
     assert len(seen) >= 4
-    deadline = time.monotonic() + 5
-    while running_pids(seen) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until_gone(seen, 5)
     assert not running_pids(seen), f"processes left behind: {running_pids(seen)}"
     assert "Traceback" not in log.read_text(errors="replace")
 
