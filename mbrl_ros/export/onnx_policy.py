@@ -307,8 +307,9 @@ def policy_from_onnx(path: str | Path, spec: TaskSpec) -> PolicyNetwork:
     from onnx import numpy_helper
 
     path = Path(path)
-    load_policy_onnx(path, expected_spec=spec)  # every check a robot runs, the task included
-    proto = onnx.load(str(path))
+    data = _read_policy_file(path)
+    load_policy_bytes(data, expected_spec=spec, source=path)  # every check a robot runs, the task included
+    proto = onnx.load_from_string(data)
     weights = {t.name: torch.from_numpy(numpy_helper.to_array(t).astype(np.float64)) for t in proto.graph.initializer}
     n_layers = sum(1 for name in weights if name.startswith("weight_"))
     if n_layers < 2 or any(f"weight_{i}" not in weights or f"bias_{i}" not in weights for i in range(n_layers)):
@@ -419,6 +420,13 @@ def _fail(path: Path, message: str) -> PolicyFormatError:
     return PolicyFormatError(f"policy file {path}: {message}")
 
 
+def _read_policy_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise _fail(path, f"cannot be read ({exc})") from exc
+
+
 def _read_metadata(proto, path: Path) -> dict[str, Any]:
     props = {p.key: p.value for p in proto.metadata_props}
     if props.get("format") != json.dumps(FORMAT):
@@ -484,11 +492,7 @@ def load_policy_onnx(path: str | Path, expected_spec: TaskSpec | None = None, *,
         PolicyFormatError: the first check that failed, with what to do about it.
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise _fail(path, f"cannot be read ({exc})") from exc
-    return load_policy_bytes(data, expected_spec, source=path, intra_op_threads=intra_op_threads)
+    return load_policy_bytes(_read_policy_file(path), expected_spec, source=path, intra_op_threads=intra_op_threads)
 
 
 def load_policy_bytes(data: bytes, expected_spec: TaskSpec | None = None, *, source: str | Path = "<bytes>",

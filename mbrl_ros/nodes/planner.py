@@ -239,8 +239,7 @@ class PlannerNode(CommandNodeMixin, Node):
             self.health.reject("model", exc.reason, str(exc))
             return
         # Exported to ONNX Runtime here, in the model callback, when that plans faster.
-        model = for_planning(model, self.learning.planning_backend, device=self._device,
-                             threads=self.learning.threads)
+        model = for_planning(model, self._backend, device=self._device, threads=self.learning.threads)
         with self._lock:
             self._pending_model = model
         self.get_logger().info(f"model version {model_version(model)} accepted "
