@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from mbrl_ros.config import from_dict, param
-from mbrl_ros.export.onnx_ensemble import for_planning
+from mbrl_ros.export.onnx_ensemble import PLANNING_BACKENDS, for_planning
 from mbrl_ros.models import MODELS
 from mbrl_ros.planning import PLANNERS, TrajectoryObjective, make_planner
 from mbrl_ros.tasks import make_task
@@ -50,7 +50,7 @@ class LearningConfig:
                                   "Runtime), torch, or auto: onnx on the CPU with 1 thread, torch otherwise "
                                   "(the faster one in bench/onnx_backend.py: ORT x0.83 plan time at 1 "
                                   "thread, x1.07 at 2); training is torch either way",
-                                  choices=("auto", "onnx", "torch"))
+                                  choices=PLANNING_BACKENDS)
 
 
 @dataclasses.dataclass
