@@ -27,6 +27,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides.append(f"learning.threads:={args.threads}")
     params = resolve_run_parameters(args.task, args.planner, args.model, args.params_file or [], overrides)
     learning = from_dict(LearningConfig, params.section("learning"))
+    initial_model = None
+    if args.initial_model:  # checked before anything in --out is written
+        from mbrl_ros.learning.initial_model import load_initial_model
+        from mbrl_ros.tasks import make_task as _make_task
+
+        initial_model = load_initial_model(args.initial_model,
+                                           _make_task(params.task, params.section(params.task)).spec,
+                                           device=learning.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "params.yaml").write_text(yaml.safe_dump(
@@ -48,7 +56,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     run = run_learning(params.task, planner=params.planner, model=params.model, seed=args.seed,
                        learning=learning, task_config=params.section(params.task),
                        planner_config=params.section(params.planner), model_config=params.section(params.model),
-                       on_episode=on_episode, on_step=lambda: bar.update(1))
+                       on_episode=on_episode, on_step=lambda: bar.update(1), initial_model=initial_model)
     bar.close()
     from mbrl_ros.learning.report import write_learning_curve
 
@@ -56,7 +64,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                                               f"{params.task} / {params.planner} / seed {args.seed}")
     model_path = None
     if hasattr(run.model, "save"):
-        model_path = run.model.save(out / "model.npz")
+        # The task travels with the weights: a carried-over model for another task is refused.
+        model_path = run.model.save(out / "model.npz", {
+            "task": params.task, "source": "mbrl-ros train", "episodes": len(run.records),
+            "transitions": run.data.size, "initial_model": args.initial_model})
     returns = [r.episode_return for r in run.records]
     summary = {
         "task": params.task, "planner": params.planner, "model": params.model, "seed": args.seed,
@@ -197,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--params-file", action="append", help="ROS 2 params YAML (repeatable)")
     train.add_argument("-p", "--param", action="append", metavar="NAME:=VALUE",
                        help="parameter override, e.g. -p icem.population:=128 (repeatable)")
+    train.add_argument("--initial-model", metavar="FILE",
+                       help="start from this model.npz and fine-tune it (no random seed episodes)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
     export = sub.add_parser(

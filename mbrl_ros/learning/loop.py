@@ -137,8 +137,8 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
                  planner_config: Mapping | None = None, model_config: Mapping | None = None,
                  on_episode: Callable[[EpisodeRecord], None] | None = None,
                  on_step: Callable[[], None] | None = None,
-                 on_transition: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None
-                 ) -> LearningRun:
+                 on_transition: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None,
+                 initial_model: Any = None, task: Task | None = None) -> LearningRun:
     """Run the PETS loop on a registered task and return the curve, model and data.
 
     Args:
@@ -152,16 +152,28 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
         on_step: called after every environment step (progress bars).
         on_transition: called with ``(obs (O,), action (A,), next_obs (O,))`` after every
             environment step (per-step metrics such as a tracking error).
+        initial_model: a carried-over model (a ``model.npz`` path, or an ``EnsembleDynamics``)
+            to plan with from episode 0 and fine-tune after every episode (no seed episodes;
+            the rule of :mod:`mbrl_ros.learning.initial_model`); None: learn from scratch.
+        task: run on this task object (e.g. a perturbed stand-in) instead of building
+            ``task_name`` from ``task_config``.
     """
     cfg = learning if isinstance(learning, LearningConfig) else from_dict(LearningConfig, learning or {})
     torch.set_num_threads(cfg.threads)
-    task = make_task(task_name, task_config or {})
+    task = task if task is not None else make_task(task_name, task_config or {})
     spec = task.spec
     PLANNERS.get(planner)  # fail fast on a typo, before any episode runs
-    dyn = for_planning(MODELS.get(model)(spec, model_config or {}, task=task, device=cfg.device, seed=seed),
-                       cfg.planning_backend, device=cfg.device, threads=cfg.threads)
+    carried = initial_model is not None
+    if carried and not hasattr(initial_model, "fit"):
+        from mbrl_ros.learning.initial_model import load_initial_model
+
+        initial_model = load_initial_model(initial_model, spec, device=cfg.device)
+    base = initial_model if carried else MODELS.get(model)(spec, model_config or {}, task=task, device=cfg.device,
+                                                          seed=seed)
+    dyn = for_planning(base, cfg.planning_backend, device=cfg.device, threads=cfg.threads)
     learned = hasattr(dyn, "fit")
-    if learned and cfg.seed_episodes < 1:
+    seed_episodes = 0 if carried else cfg.seed_episodes
+    if learned and not carried and cfg.seed_episodes < 1:
         raise ValueError(f"model {model!r} must be trained before planning: set learning.seed_episodes >= 1")
     gen = torch.Generator(device=cfg.device).manual_seed(seed)
     objective = TrajectoryObjective(dyn, task.reward, generator=gen)
@@ -188,7 +200,7 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
         episode_seed = seed * 100003 + episode
         plan_times: list[float] = []
         misses = 0
-        random_episode = learned and episode < cfg.seed_episodes
+        random_episode = learned and episode < seed_episodes
         if random_episode:
             ret = run_episode(task, episode_seed, random_action, store)
         else:
@@ -205,9 +217,10 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
 
             ret = run_episode(task, episode_seed, act, store)
         train_s, epochs, mse = 0.0, 0, float("nan")
-        if learned and episode + 1 >= cfg.seed_episodes and episode + 1 < cfg.episodes:
+        if learned and episode + 1 >= max(seed_episodes, 1) and episode + 1 < cfg.episodes:
             report = dyn.fit(*data.arrays(), seed=seed + episode,
-                             max_epochs=cfg.max_train_epochs or None)
+                             max_epochs=cfg.max_train_epochs or None,
+                             **({"refit_normalizers": False} if carried else {}))
             train_s, epochs = report.seconds, report.epochs
             mse = float(np.mean([report.holdout_mse[i] for i in report.elites]))
         record = EpisodeRecord(

@@ -301,7 +301,7 @@ class EnsembleDynamics(nn.Module, RolloutModel):
 
     def fit(self, obs: np.ndarray | torch.Tensor, action: np.ndarray | torch.Tensor,
             next_obs: np.ndarray | torch.Tensor, *, seed: int = 0, max_epochs: int | None = None,
-            should_stop: Callable[[], bool] | None = None) -> FitReport:
+            should_stop: Callable[[], bool] | None = None, refit_normalizers: bool = True) -> FitReport:
         """Train on transitions (continuing from the current weights).
 
         Args:
@@ -312,6 +312,8 @@ class EnsembleDynamics(nn.Module, RolloutModel):
                 it returns True, training is abandoned and the model is put back as it was
                 before the call, so a long retrain never delays a shutdown and no half-trained
                 model is left behind.
+            refit_normalizers: refit the input/target standardization to this data (False:
+                keep the current one, for fine-tuning a carried-over model on little data).
         Returns:
             :class:`FitReport` with per-member holdout MSE and the chosen elites.
         Raises:
@@ -342,8 +344,9 @@ class EnsembleDynamics(nn.Module, RolloutModel):
         order = torch.randperm(n, generator=gen)
         n_hold = int(round(cfg.holdout_fraction * n)) if n >= 10 else 0
         hold_idx, train_idx = order[:n_hold], order[n_hold:]
-        self.input_norm.fit(x_all[train_idx])
-        self.target_norm.fit(y_all[train_idx])
+        if refit_normalizers or not self.trained:
+            self.input_norm.fit(x_all[train_idx])
+            self.target_norm.fit(y_all[train_idx])
         x_train = self.input_norm.normalize(x_all[train_idx])
         y_train = self.target_norm.normalize(y_all[train_idx])
         x_hold = self.input_norm.normalize(x_all[hold_idx]) if n_hold else x_train

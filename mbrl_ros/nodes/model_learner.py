@@ -22,6 +22,11 @@ as the in-process loop) and, optionally, every
 takes tens of seconds, longer than a launcher waits before SIGTERM. The model from before that
 retrain stays; nothing half-trained is published.
 
+``initial_model`` (a ``model.npz`` of ``mbrl-ros train`` / ``train-from-bag``) starts from a
+carried-over model instead of a fresh one: refused with exit code 2 if it is for another task;
+retrains then happen after every episode (no seed episodes) and fine-tune it on this robot's
+data only, keeping its normalization (the rule of :mod:`mbrl_ros.learning.initial_model`).
+
 Publishes ``~/processed_episodes`` (std_msgs/Int32, latched): the episodes whose end it has
 handled, training included; a lockstep ``sim_bridge`` waits on it so that training never
 overlaps an episode, as in the in-process loop.
@@ -38,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from mbrl_ros.config import param
+from mbrl_ros.learning.initial_model import carried_metadata, load_initial_model
 from mbrl_ros.learning.loop import TransitionBuffer
 from mbrl_ros.models import MODELS
 from mbrl_ros.models.ensemble import EnsembleConfig, TrainingCancelled
@@ -93,6 +99,8 @@ class ModelLearnerConfig:
     settle_time: float = param(0.05, "Wall seconds to wait after an episode end before training, for the "
                                "episode's last state to arrive.", low=0.0, high=10.0)
     model_path: str = param("", "Also write every model to this file (atomically); empty: do not.")
+    initial_model: str = param("", "Start from this model.npz (mbrl-ros train, train-from-bag) and fine-tune it "
+                               "on this robot's data (no seed episodes); empty: learn from scratch.")
     diagnostics_period: float = param(1.0, "Seconds between two /diagnostics messages.", low=0.01, high=3600.0)
 
 
@@ -223,6 +231,10 @@ class ModelLearnerNode(Node):
         spec = self.spec = self.task.spec
         self.layout = state_layout(self.task, cfg.joint_names)
         self.model = MODELS.get(cfg.model)(spec, model_config, device=self.learning.device, seed=cfg.seed)
+        self._carried: dict | None = None
+        if cfg.initial_model:
+            self.model = load_initial_model(cfg.initial_model, spec, model=cfg.model, device=self.learning.device)
+            self._carried = carried_metadata(self.model, cfg.initial_model)
         self.health = NodeHealth(self)
         self._low, self._high = np.asarray(spec.action_low), np.asarray(spec.action_high)
         self.pairing = TransitionPairing(seconds_to_ns(spec.control_period), cfg.max_gap_factor,
@@ -263,8 +275,9 @@ class ModelLearnerNode(Node):
         self._thread = threading.Thread(target=self._training_loop, name="training", daemon=True)
         self._thread.start()
         self.get_logger().info(
-            f"learning {cfg.model} for {spec.name} from {cfg.state_topic} and /{cfg.controller}/commands; "
-            f"training after episode {self.learning.seed_episodes} and every episode after"
+            f"learning {cfg.model} for {spec.name} from {cfg.state_topic} and /{cfg.controller}/commands"
+            + (f", fine-tuning {cfg.initial_model}" if self._carried else "")
+            + f"; training after episode {1 if self._carried else self.learning.seed_episodes} and every episode after"
             + (f", and every {cfg.train_every_transitions} transitions" if cfg.train_every_transitions else ""))
 
     # -- inputs ---------------------------------------------------------------------------
@@ -320,7 +333,9 @@ class ModelLearnerNode(Node):
             episodes = self._episodes_ended
             # As the in-process loop: no retraining after the experiment's last episode.
             last = episodes >= self.learning.episodes
-            if (not last and episodes >= self.learning.seed_episodes
+            # A carried-over model needs no seed episodes: it is fine-tuned after every episode.
+            seed_episodes = 1 if self._carried else self.learning.seed_episodes
+            if (not last and episodes >= seed_episodes
                     and self.data.size >= self.config.min_transitions):
                 self._request_training_locked(episodes)
                 return
@@ -367,12 +382,12 @@ class ModelLearnerNode(Node):
             return
         report = self.model.fit(obs, action, next_obs, seed=self.config.seed + self.version,
                                 max_epochs=self.learning.max_train_epochs or None,
-                                should_stop=self._stopping.is_set)
+                                should_stop=self._stopping.is_set, refit_normalizers=self._carried is None)
         self.version += 1
         holdout = float(np.mean([report.holdout_mse[i] for i in report.elites]))
         metrics = {"holdout_mse": holdout, "train_loss": report.train_loss, "epochs": report.epochs,
                    "train_seconds": report.seconds, "num_train": report.num_train,
-                   "num_holdout": report.num_holdout}
+                   "num_holdout": report.num_holdout, **(self._carried or {})}
         data = encode_model(self.model, version=self.version, task=self.spec.name, episodes=done_episodes,
                             transitions=obs.shape[0], metrics=metrics)
         self._model_pub.publish(bytes_message(data))

@@ -44,6 +44,10 @@ Triggers:
         the first plan on a model, states are answered with exploration (or the safe command
         when ``explore: false``), drawn in the state callback.
 
+``initial_model`` (a ``model.npz``) is planned with from the first state, before any model
+arrives on ``model_topic`` (refused with exit code 2 if it is for another task); newer models
+from the learner replace it as usual.
+
 Before the first model arrives the node explores with random actions (the PETS seed episode:
 uniform, or around the task's nominal action with ``learning.seed_action_std`` > 0, as
 ``mbrl-ros train``; ``explore: false`` sends the safe command instead). If no state arrived for
@@ -73,6 +77,7 @@ from mbrl_ros.nodes.model_messages import ModelRejectedError, decode_model, mode
 from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
 from mbrl_ros.nodes.runner import run_node
 from mbrl_ros.export.onnx_ensemble import OnnxEnsembleModel, for_planning, resolve_planning_backend
+from mbrl_ros.learning.initial_model import load_initial_model
 from mbrl_ros.learning.loop import seed_action
 from mbrl_ros.nodes.shared_parameters import declare_learning, declare_task
 from mbrl_ros.planning import PLANNERS, TrajectoryObjective, make_planner
@@ -115,6 +120,8 @@ class PlannerNodeConfig:
     path_indices: list[int] = param([], "Observation entries shown as x, y, z of ~/plan; empty: the first "
                                     "three joint positions.")
     path_frame: str = param("world", "frame_id of ~/plan.")
+    initial_model: str = param("", "Plan with this model.npz (mbrl-ros train, train-from-bag) from the start "
+                               "until the learner sends one; empty: explore until then.")
     model_probe_sequences: int = param(16, "Random action sequences rolled out to check a new model.",
                                        low=1, high=100000)
     diagnostics_period: float = param(1.0, "Seconds between two /diagnostics messages.", low=0.01, high=3600.0)
@@ -163,6 +170,12 @@ class PlannerNode(CommandNodeMixin, Node):
                                     nominal_action=spec.nominal_action)
         self.model = None
         self.model_version = -1
+        if cfg.initial_model:
+            carried = load_initial_model(cfg.initial_model, spec, device=self._device)
+            self.model = for_planning(carried, self._backend, device=self._device, threads=self.learning.threads)
+            self.objective.model = self.model
+            self.model_version = max(model_version(carried), 0)
+            self.health.set("model_version", self.model_version)
         self._last_planned_ns: int | None = None
 
         # Shared between threads; every lock is held only to copy a reference.
