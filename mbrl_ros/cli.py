@@ -82,6 +82,62 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sim2real_seed(job: tuple) -> dict:
+    """One seed of ``mbrl-ros sim2real`` (a module-level function: it runs in worker processes)."""
+    import torch
+
+    from mbrl_ros.learning.sim2real import run_sim2real
+
+    task, planner, seed, config, learning, sections = job
+    torch.set_num_threads(learning.threads)
+    return run_sim2real(task, planner=planner, seed=seed, config=config, learning=learning,
+                        task_config=sections["task"], planner_config=sections["planner"],
+                        model_config=sections["model"], log=lambda line: print(line, flush=True))
+
+
+def cmd_sim2real(args: argparse.Namespace) -> int:
+    from concurrent.futures import ProcessPoolExecutor
+
+    from mbrl_ros.config import from_dict, to_dict
+    from mbrl_ros.learning import LearningConfig
+    from mbrl_ros.learning.run_config import resolve_run_parameters
+    from mbrl_ros.learning.sim2real import Sim2RealConfig, write_sim2real_report
+
+    overrides = list(args.param or [])
+    for flag in ("sim_episodes", "finetune_episodes", "scratch_episodes", "oracle_episodes"):
+        if getattr(args, flag) is not None:
+            overrides.append(f"sim2real.{flag}:={getattr(args, flag)}")
+    params = resolve_run_parameters(args.task, args.planner, None, args.params_file or [], overrides)
+    learning = from_dict(LearningConfig, params.section("learning"))
+    config = from_dict(Sim2RealConfig, params.section("sim2real"))
+    from mbrl_ros.tasks.randomization import load_profile
+
+    for profile in ((config.stand_in, *([config.randomization] if "randomized" in config.variants else []))):
+        load_profile(profile, params.task)  # fail fast, before hours of training
+    sections = {"task": params.section(params.task), "planner": params.section(params.planner),
+                "model": params.section(params.model)}
+    jobs = [(params.task, params.planner, seed, config, learning, sections) for seed in args.seeds]
+    if args.jobs > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(min(args.jobs, len(jobs))) as pool:
+            summaries = list(pool.map(_sim2real_seed, jobs))
+    else:
+        summaries = [_sim2real_seed(job) for job in jobs]
+    out = Path(args.out)
+    csv_path, png_path = write_sim2real_report(summaries, out, f"{params.task} / {params.planner}: sim to real "
+                                                               f"stand-in, seeds {', '.join(map(str, args.seeds))}")
+    (out / "sim2real.json").write_text(json.dumps({"config": to_dict(config), "learning": to_dict(learning),
+                                                   "seeds": summaries}, indent=2, default=float))
+    for s in summaries:
+        line = f"seed {s['seed']}: oracle {s['oracle_return']:.1f}, scratch reaches 90% after " \
+               f"{s['scratch_episodes_to_target']} episode(s)"
+        for variant in config.variants:
+            line += (f"; {variant}: zero-shot {s[variant + '_zero_shot_return']:.1f}, fine-tuned reaches 90% after "
+                     f"{s[variant + '_finetune_episodes_to_target']}, gap closed {s[variant + '_gap_closed']:.2f}")
+        print(line)
+    print(f"wrote {csv_path}, {png_path}, {out / 'sim2real.json'}")
+    return 0
+
+
 def cmd_export_policy(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
@@ -245,6 +301,25 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-p", "--param", action="append", metavar="NAME:=VALUE",
                         help="parameter override, e.g. -p distill.iterations:=6 (repeatable)")
     export.set_defaults(func=cmd_export_policy)
+    s2r = sub.add_parser("sim2real", help="train in (randomized) sim, run zero-shot on the real stand-in, fine-tune; "
+                                          "vs learning on the stand-in from scratch",
+                         description="Per seed: the oracle on the stand-in; PETS from scratch on the stand-in; "
+                                     "for each sim variant (nominal, randomized) PETS in sim, then its model on the "
+                                     "stand-in zero-shot and fine-tuned online. Writes sim2real.csv, sim2real.png "
+                                     "and sim2real.json (returns, episodes to 90% of the oracle, model errors on real "
+                                     "data, gap closed). Budgets: sim2real.* parameters.")
+    s2r.add_argument("--task", help="task with a stand-in profile (default: cartpole_swingup)")
+    s2r.add_argument("--planner", help="registered planner (default: the task's)")
+    s2r.add_argument("--seeds", type=int, nargs="+", default=[0])
+    s2r.add_argument("--jobs", type=int, default=1, help="seeds run in parallel processes")
+    s2r.add_argument("--sim-episodes", type=int, help="PETS episodes in sim per variant (sim2real.sim_episodes)")
+    s2r.add_argument("--finetune-episodes", type=int, help="episodes on the stand-in from the sim model")
+    s2r.add_argument("--scratch-episodes", type=int, help="episodes of the from-scratch baseline")
+    s2r.add_argument("--oracle-episodes", type=int, help="oracle episodes on the stand-in")
+    s2r.add_argument("--out", default="runs/sim2real", help="output directory")
+    s2r.add_argument("--params-file", action="append", help="ROS 2 params YAML (repeatable)")
+    s2r.add_argument("-p", "--param", action="append", metavar="NAME:=VALUE", help="parameter override (repeatable)")
+    s2r.set_defaults(func=cmd_sim2real)
     launch = sub.add_parser("launch", add_help=False,
                             help="run a YAML launch file without ROS 2: mbrl-ros launch FILE [name:=value ...]")
     launch.add_argument("rest", nargs=argparse.REMAINDER)

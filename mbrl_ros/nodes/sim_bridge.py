@@ -27,6 +27,14 @@ Modes:
         taken as is), or after ``step_timeout`` with the held command (a miss). Use it to run
         faster (or slower) than real time with the same planner and learner nodes.
 
+Physics profiles (``physics_profile``): ``randomized`` re-samples masses, inertias, damping,
+friction, actuator gains, delays and sensor noise every episode from
+``config/randomization/<task>.yaml``; ``stand_in`` runs the task's "real robot" stand-in
+(``config/randomization/stand_in/<task>.yaml``); or a YAML file path
+(:mod:`mbrl_ros.tasks.randomization`). Each episode's values are logged, go to the
+``physics.*`` columns of progress.csv, and are published on ``~/physics``
+(std_msgs/String, JSON, latched) at every reset; ``~/ground_truth`` stays noise-free.
+
 Simulated time keeps growing across episodes and jumps by ``reset_gap`` at every reset, so
 downstream nodes see a reset as a gap in the stamps (no transition is learned across it).
 After ``learning.episodes`` episodes the node exits with code 0.
@@ -35,6 +43,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import json
 import sys
 import threading
 import time
@@ -70,6 +79,7 @@ from mbrl_ros.ros.compat import (
 )
 from mbrl_ros.sensors import ActuationDelay, JointSensor, JointSensorConfig
 from mbrl_ros.tasks.physics import PhysicsError
+from mbrl_ros.tasks.randomization import with_profile
 
 RESET_TOPIC = "/mbrl/reset"
 JOINT_STATES_TOPIC = "/joint_states"
@@ -110,6 +120,9 @@ class SimBridgeConfig(JointSensorConfig):
     linger: float = param(1.0, "Wall seconds to stay up after the last episode so its messages are "
                           "delivered.", low=0.0, high=60.0)
     diagnostics_period: float = param(1.0, "Seconds between two /diagnostics messages.", low=0.01, high=3600.0)
+    physics_profile: str = param("", "Physics of the simulated robot: empty (the task as configured), "
+                                 "randomized (re-sampled every episode), stand_in (the task's 'real robot' "
+                                 "stand-in) or a profile YAML path.")
     output_dir: str = param("", "After the last episode write progress.csv and learning_curve.png here "
                             "(empty: write nothing).")
 
@@ -123,6 +136,7 @@ class SimBridgeNode(Node):
         self.learning = declare_learning(self)
         self.task = declare_task(self, self.config.task)
         warn_unused_parameters(self, ["", self.config.task])
+        self.task = with_profile(self.task, self.config.physics_profile, seed=self.config.seed)
         spec = self.task.spec
         self.layout = joint_layout(self.task)
         self.exit_code = 0
@@ -155,6 +169,9 @@ class SimBridgeNode(Node):
                                  reliability=ReliabilityPolicy.RELIABLE,
                                  durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self._return_pub = self.create_publisher(msg("std_msgs/msg/Float64"), "~/episode_return", returns_qos)
+        self._physics_pub = None
+        if self.config.physics_profile:
+            self._physics_pub = self.create_publisher(msg("std_msgs/msg/String"), "~/physics", qos_profile_latched)
         self._extra_pub = None
         if self.layout.extra_dim:
             self._extra_pub = self.create_publisher(msg("std_msgs/msg/Float64MultiArray"), "~/observation_extra",
@@ -282,7 +299,12 @@ class SimBridgeNode(Node):
 
     def _run_episode(self, episode: int) -> None:
         spec = self.task.spec
-        obs, _ = self.task.reset(seed=self.config.seed * 100003 + episode)
+        obs, reset_info = self.task.reset(seed=self.config.seed * 100003 + episode)
+        physics = reset_info.get("physics", {})
+        if self._physics_pub is not None:
+            self._physics_pub.publish(msg("std_msgs/msg/String")(data=json.dumps({"episode": episode, **physics})))
+            self.get_logger().info(f"episode {episode} physics: "
+                                   + ", ".join(f"{k} {v:.4g}" for k, v in physics.items()))
         with self._cv:
             self._inbox.clear()
             self._reset_requested = False
@@ -328,7 +350,8 @@ class SimBridgeNode(Node):
         self._episode_rows.append({
             "episode": episode, "kind": "random" if episode < self.learning.seed_episodes else "mpc",
             "env_steps": int(self.health.get("steps")), "episode_return": total,
-            "missed_steps_total": int(self.health.get("missed_steps"))})
+            "missed_steps_total": int(self.health.get("missed_steps")),
+            **{f"physics.{k}": v for k, v in physics.items()}})
         self.health.count("episodes")
         self.health.set("last_return", total)
         self._return_pub.publish(float64_message(total))
@@ -374,7 +397,9 @@ class SimBridgeNode(Node):
         positions, velocities, _ = self.layout.split(obs)
         names = self.layout.joint_names
         self._clock_pub.publish(clock_message(self._sim_ns))
-        self._truth_pub.publish(joint_state_message(self._sim_ns, names, positions, velocities))
+        truth = getattr(self.task, "true_observation", None)  # a physics profile's noise-free state
+        true_pos, true_vel = (positions, velocities) if truth is None else self.layout.split(truth)[:2]
+        self._truth_pub.publish(joint_state_message(self._sim_ns, names, true_pos, true_vel))
         reading = self._sensor.measure(self._sim_ns, positions, velocities)
         self.health.set("dropped_measurements", self._sensor.dropped)
         if reading is None:

@@ -363,6 +363,9 @@ class MujocoTask(SimulatedTask):
         self._extra = np.zeros(self._extra_dim())
         self._obs: np.ndarray | None = None
         self._steps = 0
+        #: Optional per-physics-timestep control filter ``ctrl (nu,) -> ctrl (nu,)`` (actuation
+        #: delay, motor lag: :class:`mbrl_ros.tasks.randomization.ActuatorDynamics`); None: ideal.
+        self.actuation: Callable[[np.ndarray], np.ndarray] | None = None
 
     # -- hooks for subclasses -------------------------------------------
     def _edit_spec(self, spec: mujoco.MjSpec, config: MujocoTaskConfig) -> None:
@@ -426,6 +429,8 @@ class MujocoTask(SimulatedTask):
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         self.physics.reset()
+        if self.actuation is not None:
+            self.actuation.reset()
         self._extra = np.zeros(self._extra_dim())
         self._reset_physics(self._rng)
         self._sync_visuals()
@@ -452,7 +457,11 @@ class MujocoTask(SimulatedTask):
         action = self.clip_action(action)
         obs = self._obs
         ctrl = np.array(self._ctrl_from_action(action), dtype=np.float64)
-        self.physics.step(ctrl, self.frame_skip)
+        if self.actuation is None:
+            self.physics.step(ctrl, self.frame_skip)
+        else:
+            for _ in range(self.frame_skip):
+                self.physics.step(self.actuation(ctrl), 1)
         self._steps += 1
         self._after_physics_step(self._steps)
         next_obs = self._observe()
