@@ -37,6 +37,7 @@ from mbrl_ros.config import ConfigError, param
 from mbrl_ros.nodes.conversions import ns_to_stamp
 from mbrl_ros.nodes.quadrotor_bridge import QuadrotorBridge
 from mbrl_ros.nodes.runner import run_node
+from mbrl_ros.nodes.scheduling import REALTIME_DEFAULTS
 from mbrl_ros.robots.crazyflie_msgs import crazyflie_topic
 from mbrl_ros.robots.frames import wxyz_to_xyzw
 from mbrl_ros.robots.quadrotor_interfaces import full_state_setpoint, observation_from_odometry
@@ -133,7 +134,7 @@ class CrazyflieBridgeNode(QuadrotorBridge):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(CrazyflieBridgeNode, args, name="crazyflie_bridge")
+    return run_node(CrazyflieBridgeNode, args, name="crazyflie_bridge", scheduling=REALTIME_DEFAULTS)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from mbrl_ros.config import param
 from mbrl_ros.nodes.conversions import ns_to_stamp
 from mbrl_ros.nodes.quadrotor_stand_in import QuadrotorStandIn, QuadrotorStandInConfig
 from mbrl_ros.nodes.runner import run_node
+from mbrl_ros.nodes.scheduling import REALTIME_DEFAULTS
 from mbrl_ros.robots.crazyflie_msgs import crazyflie_topic
 from mbrl_ros.robots.frames import wxyz_to_xyzw, xyzw_to_wxyz
 from mbrl_ros.robots.quadrotor_interfaces import FullStateSetpoint, wrench_tracking_full_state
@@ -114,7 +115,7 @@ class CrazyflieSimNode(QuadrotorStandIn):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(CrazyflieSimNode, args, name="crazyflie_sim", num_threads=2)
+    return run_node(CrazyflieSimNode, args, name="crazyflie_sim", num_threads=2, scheduling=REALTIME_DEFAULTS)
 
 
 if __name__ == "__main__":

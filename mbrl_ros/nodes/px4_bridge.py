@@ -15,7 +15,9 @@ Publishes:
         (>= 2 Hz, PX4's minimum) while the vehicle is controlled: odometry and commands both
         fresher than ``command_timeout``. When either goes stale the stream stops, so PX4 leaves
         offboard and runs its offboard-loss failsafe (COM_OF_LOSS_T, COM_OBL_RC_ACT); nothing
-        in this node pretends to know a safe setpoint for a flying vehicle.
+        in this node pretends to know a safe setpoint for a flying vehicle. The heartbeat and
+        this staleness check run on their own thread (``px4_heartbeat``) with an absolute-deadline
+        timer, never queued behind the executor's odometry and command callbacks.
     setpoint ``thrust_torque``: /fmu/in/vehicle_thrust_setpoint and
         /fmu/in/vehicle_torque_setpoint, normalized FRD (thrust ``(0, 0, -T / max_thrust)`` in
         ``[-1, 0]``, torque ``tau / max_torque`` in ``[-1, 1]``, body FLU -> FRD).
@@ -32,6 +34,11 @@ watchdog and shutdown "safe" commands (zero thrust for a quadrotor: a fall) are 
 counted, and the heartbeat stops instead. ``arm`` is off by default: arm and switch to
 offboard with the RC or QGroundControl, and keep a pilot with a kill switch.
 
+Scheduling: ``main`` runs the whole process (heartbeat thread, executor, DDS threads) under
+SCHED_FIFO priority 10 where permitted, else nice -10 (``scheduling.*``, see
+:mod:`mbrl_ros.nodes.scheduling`), so planning and training on the same computer cannot
+delay the heartbeat past PX4's offboard timeout.
+
 The set-up checks, odometry -> state and command checks are shared with ``crazyflie_bridge``
 (:class:`mbrl_ros.nodes.quadrotor_bridge.QuadrotorBridge`); this module adds PX4's topics,
 setpoints, heartbeat and arming.
@@ -40,6 +47,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import threading
 import time
 from typing import Any
 
@@ -49,6 +57,7 @@ import mbrl_ros.robots.px4_msgs  # noqa: F401  (registers px4_msgs types with th
 from mbrl_ros.config import ConfigError, param
 from mbrl_ros.nodes.quadrotor_bridge import QuadrotorBridge
 from mbrl_ros.nodes.runner import run_node
+from mbrl_ros.nodes.scheduling import REALTIME_DEFAULTS
 from mbrl_ros.robots.px4_msgs import px4_topic
 from mbrl_ros.robots.quadrotor_interfaces import (
     QuadrotorParameters,
@@ -57,13 +66,12 @@ from mbrl_ros.robots.quadrotor_interfaces import (
     px4_thrust_torque_setpoint,
 )
 from mbrl_ros.ros.compat import (
-    Clock,
-    ClockType,
     DurabilityPolicy,
     HistoryPolicy,
     QoSProfile,
     ReliabilityPolicy,
     msg,
+    rclpy_api,
 )
 
 VEHICLE_CMD_DO_SET_MODE = 176
@@ -147,6 +155,12 @@ class PX4BridgeNode(QuadrotorBridge):
         self.get_logger().info(f"{cfg.task} on PX4 ({cfg.setpoint} setpoints, max thrust {self.max_thrust:.4g} N, "
                                f"max torque {self.max_torque.round(6).tolist()} N*m); commands from "
                                f"/{cfg.controller}/commands, states to {cfg.state_topic}")
+        self.exit_code = 0
+        self._stopping = threading.Event()
+        self.context.on_shutdown(self._stopping.set)
+        # Its own thread: an executor timer would wait behind every odometry and command callback.
+        self._heartbeat_thread = threading.Thread(target=self._heartbeat_loop, name="px4_heartbeat", daemon=True)
+        self._heartbeat_thread.start()
 
     def check_parameters(self) -> None:
         cfg = self.config
@@ -179,7 +193,7 @@ class PX4BridgeNode(QuadrotorBridge):
                                                       px4_topic("vehicle_command", ns), px4_in_qos())
         self.create_subscription(msg(types["vehicle_odometry"][1]), px4_topic("vehicle_odometry", ns),
                                  self._on_odometry, px4_out_qos(), callback_group=self.inputs)
-        self.create_timer(1.0 / cfg.heartbeat_rate, self._on_heartbeat, clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self._last_beat: float | None = None  # monotonic time of the previous heartbeat while controlling
 
     # -- PX4 -> planner -----------------------------------------------------------------------
     def observation(self, message: Any) -> np.ndarray:
@@ -208,6 +222,25 @@ class PX4BridgeNode(QuadrotorBridge):
                                                                      self.config.motor_order)]
             self._motors_pub.publish(setpoint)
 
+    def _heartbeat_loop(self) -> None:
+        """Heartbeat thread: :meth:`_on_heartbeat` every ``1 / heartbeat_rate`` s on absolute deadlines."""
+        period = 1.0 / self.config.heartbeat_rate
+        next_tick = time.monotonic() + period
+        try:
+            while not self._stopping.wait(max(0.0, next_tick - time.monotonic())):
+                self._on_heartbeat()
+                next_tick += period
+                if time.monotonic() - next_tick > period:  # fell behind: beat now, then on time; no burst
+                    self.health.count("heartbeat_overruns")
+                    next_tick = time.monotonic()
+        except Exception as exc:  # the heartbeat thread must never die silently
+            if self._stopping.is_set() or not self.context.ok():
+                return  # shut down while publishing: not a failure
+            self.exit_code = 1
+            self.get_logger().fatal(f"heartbeat failed: {type(exc).__name__}: {exc}; offboard_control_mode "
+                                    f"stopped (PX4's failsafe takes over), shutting down")
+            rclpy_api.try_shutdown(context=self.context)
+
     def _on_heartbeat(self) -> None:
         with self._lock:
             controlling = self.fresh(self._obs_wall) and self.fresh(self._last_command_wall)
@@ -217,6 +250,7 @@ class PX4BridgeNode(QuadrotorBridge):
                                           "offboard-loss failsafe takes over)")
                 self.health.count("heartbeat_stops")
             self._heartbeat_since = None
+            self._last_beat = None
             return
         now_us = self.get_clock().now().nanoseconds // 1000
         mode = msg("px4_msgs/msg/OffboardControlMode")()
@@ -225,6 +259,11 @@ class PX4BridgeNode(QuadrotorBridge):
         mode.direct_actuator = self.config.setpoint == "motors"
         self._offboard_pub.publish(mode)
         self.health.count("heartbeats")
+        now = time.monotonic()
+        if self._last_beat is not None:  # the largest gap this node sent while controlling (PX4 allows 0.5 s)
+            self.health.set("heartbeat_max_gap_s", max(self.health.get("heartbeat_max_gap_s"),
+                                                       round(now - self._last_beat, 4)))
+        self._last_beat = now
         if self._heartbeat_since is None:
             self._heartbeat_since = time.monotonic()
         if self._command_pub is not None and not self._armed_sent \
@@ -251,9 +290,15 @@ class PX4BridgeNode(QuadrotorBridge):
         controlling = self._heartbeat_since is not None
         return ("ok" if controlling else "warn"), ("controlling" if controlling else "not controlling")
 
+    def stop(self) -> None:
+        """Stop the heartbeat thread (called before the node is destroyed; PX4's failsafe follows)."""
+        self._stopping.set()
+        if self._heartbeat_thread.is_alive() and self._heartbeat_thread is not threading.current_thread():
+            self._heartbeat_thread.join(timeout=5.0)
+
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(PX4BridgeNode, args, name="px4_bridge")
+    return run_node(PX4BridgeNode, args, name="px4_bridge", scheduling=REALTIME_DEFAULTS)
 
 
 if __name__ == "__main__":

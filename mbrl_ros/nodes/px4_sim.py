@@ -41,6 +41,7 @@ from mbrl_ros.nodes.px4_bridge import (
 )
 from mbrl_ros.nodes.quadrotor_stand_in import QuadrotorStandIn, QuadrotorStandInConfig
 from mbrl_ros.nodes.runner import run_node
+from mbrl_ros.nodes.scheduling import REALTIME_DEFAULTS
 from mbrl_ros.robots.px4_msgs import px4_topic
 from mbrl_ros.robots.quadrotor_interfaces import (
     px4_odometry_fields,
@@ -199,7 +200,7 @@ class PX4SimNode(QuadrotorStandIn):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(PX4SimNode, args, name="px4_sim", num_threads=2)
+    return run_node(PX4SimNode, args, name="px4_sim", num_threads=2, scheduling=REALTIME_DEFAULTS)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from mbrl_ros.config import ConfigError
 from mbrl_ros.nodes.joint_layout import JointLayoutError
+from mbrl_ros.nodes.scheduling import apply_node_scheduling
 from mbrl_ros.registry import UnknownComponentError
 from mbrl_ros.ros.compat import (
     ExternalShutdownException,
@@ -22,7 +23,7 @@ _PARAMETER_ERRORS = (ConfigError, UnknownComponentError, JointLayoutError)
 
 
 def run_node(factory: Callable[[], Any], args: Sequence[str] | None = None, *, name: str,
-             num_threads: int = 1) -> int:
+             num_threads: int = 1, scheduling: Mapping[str, Any] | None = None) -> int:
     """Initialise ROS, build the node with ``factory()``, spin it until shutdown.
 
     The node may define ``exit_code`` (returned; default 0) and ``stop()`` (called
@@ -33,6 +34,9 @@ def run_node(factory: Callable[[], Any], args: Sequence[str] | None = None, *, n
         args: command line (default ``sys.argv``).
         name: logger name for start-up errors.
         num_threads: executor threads (1: single-threaded).
+        scheduling: the node's defaults of ``scheduling.*`` (:mod:`mbrl_ros.nodes.scheduling`, e.g.
+            ``REALTIME_DEFAULTS`` for a bridge, ``{"nice": 10}`` for training); the parameters are
+            declared on every node and applied to the process once it is built, before it spins.
     Returns:
         The process exit code.
     """
@@ -42,6 +46,7 @@ def run_node(factory: Callable[[], Any], args: Sequence[str] | None = None, *, n
     try:
         try:
             node = factory()
+            apply_node_scheduling(node, **dict(scheduling or {}))
         except _PARAMETER_ERRORS as exc:
             rclpy_api.logging.get_logger(name).fatal(f"invalid parameters: {exc}")
             return EXIT_BAD_PARAMETERS

@@ -65,6 +65,7 @@ from mbrl_ros.nodes.diagnostics import NodeHealth
 from mbrl_ros.nodes.joint_layout import joint_layout
 from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
 from mbrl_ros.nodes.runner import run_node
+from mbrl_ros.nodes.scheduling import REALTIME_DEFAULTS
 from mbrl_ros.nodes.shared_parameters import declare_learning, declare_task
 from mbrl_ros.ros.compat import (
     Clock,
@@ -423,7 +424,7 @@ class SimBridgeNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(SimBridgeNode, args, name="sim_bridge")
+    return run_node(SimBridgeNode, args, name="sim_bridge", scheduling=REALTIME_DEFAULTS)
 
 
 if __name__ == "__main__":
