@@ -115,7 +115,8 @@ class CrazyflieSimNode(QuadrotorStandIn):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(CrazyflieSimNode, args, name="crazyflie_sim", num_threads=2, scheduling=REALTIME_DEFAULTS)
+    return run_node(CrazyflieSimNode, args, name="crazyflie_sim", num_threads=2,
+                    scheduling=REALTIME_DEFAULTS)  # it stands in for hardware with its own CPU
 
 
 if __name__ == "__main__":

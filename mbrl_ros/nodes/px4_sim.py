@@ -200,7 +200,8 @@ class PX4SimNode(QuadrotorStandIn):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(PX4SimNode, args, name="px4_sim", num_threads=2, scheduling=REALTIME_DEFAULTS)
+    return run_node(PX4SimNode, args, name="px4_sim", num_threads=2,
+                    scheduling=REALTIME_DEFAULTS)  # it stands in for PX4, which has its own CPU
 
 
 if __name__ == "__main__":

@@ -15,6 +15,12 @@ starts (each node's ``main`` passes its own defaults)::
       ros__parameters:
         scheduling: {enabled: true, realtime_priority: 10, realtime_policy: fifo, nice: -10}
 
+``nice`` is an increment over the nice value the process was started with (as ``nice -n``),
+so a launch started under ``nice -n 5`` keeps its nodes' order; applying again (a second call)
+counts from that same start, it does not add up. The defaults: ``0`` (left as
+started) except :data:`REALTIME_DEFAULTS` (bridges, stand-ins), :data:`PLANNER_DEFAULTS` and
+:data:`LEARNER_DEFAULTS`.
+
 A real-time request the system refuses (no ``CAP_SYS_NICE``, ``RLIMIT_RTPRIO`` 0, a
 container without real-time budget) falls back to ``nice``, and a refused negative nice to
 normal scheduling, each with one INFO line; ``scheduling.enabled: false`` leaves the
@@ -64,8 +70,9 @@ class SchedulingConfig:
                                    low=0, high=99)
     realtime_policy: str = param("fifo", "fifo (SCHED_FIFO: runs until it blocks) or rr (SCHED_RR: "
                                  "round robin among equal priorities).", choices=tuple(REALTIME_POLICIES))
-    nice: int = param(0, "Nice value of every thread of the process (-20 .. 19; higher yields the CPU to "
-                      "others). Negative values need CAP_SYS_NICE; refused: normal priority.", low=-20, high=19)
+    nice: int = param(0, "Added to the nice value the process started with, on every thread, as `nice -n` "
+                      "(the result is kept within -20 .. 19; higher yields the CPU to others); 0: unchanged. "
+                      "Lowering needs CAP_SYS_NICE; refused: unchanged.", low=-39, high=39)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +121,11 @@ def _for_each_thread(action: Callable[[int], None]) -> int:
     return done
 
 
+# The nice value the process had when scheduling was first applied: increments count from it,
+# so applying twice (run_node and a node's own call) does not add up.
+_started_nice: int | None = None
+
+
 def _refused(exc: OSError) -> bool:
     return isinstance(exc, PermissionError) or exc.errno in (errno.EPERM, errno.EACCES)
 
@@ -122,18 +134,23 @@ def apply_scheduling(config: SchedulingConfig) -> SchedulingOutcome:
     """Apply ``config`` to every thread of this process.
 
     Real time first (``realtime_priority`` > 0); refused, the process keeps normal scheduling
-    and the nice value applies. A refused nice leaves the nice value as it was. Refusals are
+    and the nice increment applies. A refused nice leaves the nice value as it was. A new
+    thread inherits its creator's policy and nice, so threads started later follow. Refusals are
     reported in the outcome's ``notes`` rather than raised: a node runs, at normal priority,
     where the system does not allow more.
 
     Raises:
         OSError: an error other than a refusal (not expected on Linux).
     """
+    global _started_nice
     notes: list[str] = []
     current_policy, current_priority, current_nice = thread_scheduling(0)
     if not config.enabled:
         return SchedulingOutcome(current_policy, current_priority, current_nice, 0, ("scheduling.enabled false: "
                                                                                    "left as started",))
+    if _started_nice is None:
+        _started_nice = current_nice
+    target_nice = min(19, max(-20, _started_nice + config.nice))
     threads = 0
     realtime = False
     if config.realtime_priority > 0:
@@ -150,16 +167,16 @@ def apply_scheduling(config: SchedulingConfig) -> SchedulingOutcome:
             _for_each_thread(lambda tid: os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0)))
             notes.append(f"real-time SCHED_{config.realtime_policy.upper()} {priority} not permitted "
                          f"({exc.strerror}; needs CAP_SYS_NICE or RLIMIT_RTPRIO), falling back to nice "
-                         f"{config.nice}")
-    if config.nice != current_nice:
+                         f"{target_nice}")
+    if target_nice != current_nice:
         try:
-            nice_threads = _for_each_thread(lambda tid: os.setpriority(os.PRIO_PROCESS, tid, config.nice))
+            nice_threads = _for_each_thread(lambda tid: os.setpriority(os.PRIO_PROCESS, tid, target_nice))
             threads = max(threads, nice_threads)
         except OSError as exc:
             if not _refused(exc):
                 raise
-            notes.append(f"nice {config.nice} not permitted ({exc.strerror}; negative values need "
-                         f"CAP_SYS_NICE), staying at nice {current_nice}")
+            notes.append(f"nice {target_nice} not permitted ({exc.strerror}; lowering it needs CAP_SYS_NICE), "
+                         f"staying at nice {current_nice}")
     policy_name, priority_now, nice_now = thread_scheduling(0)
     if realtime and policy_name not in REALTIME_POLICIES:
         notes.append(f"real-time policy did not stick (now {policy_name})")

@@ -40,6 +40,8 @@ CHILD = textwrap.dedent("""
     for t in before:
         t.start()
     outcome = scheduling.apply_scheduling(config)
+    if sys.argv[2] == "twice":  # a node's main calling it after run_node did: the same result
+        outcome = scheduling.apply_scheduling(config)
     ids = {}
     def record():
         ids["later"] = threading.get_native_id()
@@ -81,18 +83,33 @@ def test_realtime_reaches_every_thread_and_new_threads_inherit():
 
 
 def test_refused_realtime_falls_back_to_nice_with_a_note():
+    start = os.getpriority(os.PRIO_PROCESS, 0)  # the child starts at the test's nice; nice is an increment
     result = run_child({"realtime_priority": 10, "nice": 7}, "refuse_realtime")
-    outcome = result["outcome"]
-    assert outcome["policy"] == "other" and outcome["realtime_priority"] == 0 and outcome["nice"] == 7, result
-    assert any("not permitted" in note and "falling back to nice 7" in note for note in outcome["notes"]), result
-    assert all(thread == ["other", 0, 7] for thread in result["threads"]), result  # raising nice is always allowed
-    assert result["later"] == ["other", 0, 7], result
+    outcome, expected = result["outcome"], min(19, start + 7)
+    assert outcome["policy"] == "other" and outcome["realtime_priority"] == 0 and outcome["nice"] == expected, result
+    assert any("not permitted" in note and f"falling back to nice {expected}" in note
+               for note in outcome["notes"]), result
+    assert all(thread == ["other", 0, expected] for thread in result["threads"]), result  # raising is always allowed
+    assert result["later"] == ["other", 0, expected], result
 
 
 def test_nice_alone_applies_to_every_thread():
+    expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + LEARNER_DEFAULTS["nice"])
     result = run_child(dict(LEARNER_DEFAULTS))
     assert result["outcome"]["policy"] == "other" and result["outcome"]["notes"] == [], result
-    assert all(thread == ["other", 0, 10] for thread in result["threads"]), result
+    assert all(thread == ["other", 0, expected] for thread in result["threads"]), result
+
+
+def test_applying_twice_does_not_add_up():
+    expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 4)
+    result = run_child({"nice": 4}, "twice")
+    assert all(thread == ["other", 0, expected] for thread in result["threads"]), result
+
+
+def test_default_config_changes_nothing():
+    before = list(thread_scheduling(0))
+    result = run_child({})
+    assert result["outcome"]["notes"] == [] and all(thread == before for thread in result["threads"]), result
 
 
 def test_disabled_leaves_the_process_as_started():
