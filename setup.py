@@ -43,7 +43,7 @@ setup(
         "matplotlib>=3.7",
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout>=2", "mcap-ros2-support>=0.5"],
+        "test": ["pytest>=7", "pytest-timeout>=2", "mcap-ros2-support>=0.5", "hypothesis>=6"],
     },
     zip_safe=False,
     maintainer="mbrl_ros maintainers",

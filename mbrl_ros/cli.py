@@ -11,6 +11,8 @@ from typing import Sequence
 
 import yaml
 
+from mbrl_ros.atomic_file import atomic_write
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
@@ -37,7 +39,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                            device=learning.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "params.yaml").write_text(yaml.safe_dump(
+    atomic_write(out / "params.yaml", yaml.safe_dump(
         {"/**": {"ros__parameters": merge(params.values, {"learning": to_dict(learning)})}}, sort_keys=False))
 
     from mbrl_ros.tasks import make_task
@@ -76,7 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "csv": str(csv_path), "curve": str(png_path), "model_file": str(model_path) if model_path else None,
         "param_sources": list(params.sources),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    atomic_write(out / "summary.json", json.dumps(summary, indent=2))
     print(f"final return {returns[-1]:.2f} (best {max(returns):.2f}) after {summary['env_steps']} steps; "
           f"wrote {csv_path}, {png_path}" + (f", {model_path}" if model_path else ""))
     return 0
@@ -225,7 +227,7 @@ def cmd_export_policy(args: argparse.Namespace) -> int:
             print(f"MPC returns on the same episodes: {', '.join(f'{r:.2f}' for r in mpc_returns)} "
                   f"(mean {np.mean(mpc_returns):.2f}); policy / MPC = {ratio:.3f}")
     summary_path = out.with_suffix(".json")
-    summary_path.write_text(json.dumps(summary, indent=2))
+    atomic_write(summary_path, json.dumps(summary, indent=2))
     print(f"wrote {summary_path}")
     return 0
 

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 import torch
 
+from mbrl_ros.atomic_file import atomic_write
 from mbrl_ros.config import from_dict, param, to_dict, unflatten
 from mbrl_ros.export import IOBoundRun, ort_session
 from mbrl_ros.models import MODELS
@@ -193,10 +194,7 @@ def export_ensemble(model: EnsembleDynamics, path: str | Path | None = None, *,
     helper.set_model_props(proto, {key: json.dumps(value) for key, value in meta.items()})
     onnx.checker.check_model(proto)
     if path is not None:
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(proto.SerializeToString())
-        tmp.replace(path)
+        atomic_write(path, proto.SerializeToString())
     return proto
 
 
@@ -330,11 +328,7 @@ class OnnxEnsembleModel(RolloutModel):
         """Write the exported ONNX model to ``path`` (atomically)."""
         if self.onnx_bytes is None:
             raise RuntimeError("no ONNX model to save: the ensemble has not been trained or loaded yet")
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(self.onnx_bytes)
-        tmp.replace(path)
-        return path
+        return atomic_write(path, self.onnx_bytes)
 
     def _step_buffers(self, rows: int) -> _StepBuffers:
         buffers = self._buffers.get(rows)

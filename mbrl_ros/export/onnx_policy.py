@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from mbrl_ros.atomic_file import atomic_write
 from mbrl_ros.config import from_dict, param
 from mbrl_ros.export import IOBoundRun, ort_session
 from mbrl_ros.tasks.base import TaskSpec
@@ -285,11 +286,7 @@ def export_policy_onnx(policy: PolicyNetwork, path: str | Path, *, task_spec: Ta
         ``path``.
     """
     proto = policy_to_onnx(policy, task_spec=task_spec, metadata=metadata, opset=opset, precision=precision)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(proto.SerializeToString())
-    tmp.replace(path)
-    return path
+    return atomic_write(path, proto.SerializeToString())
 
 
 def policy_from_onnx(path: str | Path, spec: TaskSpec) -> PolicyNetwork:

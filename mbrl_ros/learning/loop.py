@@ -22,6 +22,7 @@ import torch
 from mbrl_ros.config import from_dict, param
 from mbrl_ros.export.onnx_ensemble import PLANNING_BACKENDS, for_planning
 from mbrl_ros.models import MODELS
+from mbrl_ros.learning.schedule import RetrainSchedule
 from mbrl_ros.planning import PLANNERS, TrajectoryObjective, make_planner
 from mbrl_ros.tasks import make_task
 from mbrl_ros.tasks.base import Task
@@ -182,6 +183,7 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
                        nominal_action=spec.nominal_action)
     data = TransitionBuffer(spec.obs_dim, spec.act_dim)
     rng = np.random.default_rng(seed)
+    schedule = RetrainSchedule(episodes=cfg.episodes, seed_episodes=cfg.seed_episodes, carried=carried)
     records: list[EpisodeRecord] = []
     low, high = np.asarray(spec.action_low), np.asarray(spec.action_high)
 
@@ -217,7 +219,7 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
 
             ret = run_episode(task, episode_seed, act, store)
         train_s, epochs, mse = 0.0, 0, float("nan")
-        if learned and episode + 1 >= max(seed_episodes, 1) and episode + 1 < cfg.episodes:
+        if learned and schedule.after_episode(episode + 1, data.size):
             report = dyn.fit(*data.arrays(), seed=seed + episode,
                              max_epochs=cfg.max_train_epochs or None,
                              **({"refit_normalizers": False} if carried else {}))

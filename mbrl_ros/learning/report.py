@@ -5,6 +5,8 @@ import csv
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from mbrl_ros.atomic_file import atomic_writer
+
 
 def plot_learning_curve(rows: Sequence[Mapping], path: Path, title: str) -> Path:
     """Episode return vs environment steps; rows need ``env_steps``, ``episode_return``, ``kind``."""
@@ -25,19 +27,20 @@ def plot_learning_curve(rows: Sequence[Mapping], path: Path, title: str) -> Path
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic_writer(path) as handle:
+        fig.savefig(handle, format="png")
     plt.close(fig)
     return path
 
 
 def write_learning_curve(rows: Sequence[Mapping], out: str | Path, title: str) -> tuple[Path, Path]:
-    """Write ``progress.csv`` (one row per episode, every key a column) and ``learning_curve.png``."""
+    """Write ``progress.csv`` (one row per episode, every key a column) and ``learning_curve.png``, each atomically."""
     if not rows:
         raise ValueError("write_learning_curve: no episodes to write")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "progress.csv"
-    with csv_path.open("w", newline="") as handle:
+    with atomic_writer(csv_path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from mbrl_ros.atomic_file import atomic_write
 from mbrl_ros.config import from_dict, param, to_dict
 from mbrl_ros.models import MODELS
 from mbrl_ros.models.base import RolloutModel
@@ -446,12 +447,8 @@ class EnsembleDynamics(nn.Module, RolloutModel):
         return buffer.getvalue()
 
     def save(self, path: str | Path, extra_metadata: Mapping | None = None) -> Path:
-        """Write :meth:`to_bytes` to ``path`` atomically (temp file + rename)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(self.to_bytes(extra_metadata))
-        tmp.replace(path)
-        return path
+        """Write :meth:`to_bytes` to ``path`` atomically (:func:`mbrl_ros.atomic_file.atomic_write`)."""
+        return atomic_write(path, self.to_bytes(extra_metadata))
 
     @classmethod
     def from_bytes(cls, data: bytes, *, device: torch.device | str = "cpu") -> "EnsembleDynamics":

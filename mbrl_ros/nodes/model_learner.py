@@ -1,7 +1,7 @@
 """``model_learner``: learns the dynamics ensemble from the state and command topics.
 
 Pairs state k, the command applied after it and state k+1 into a transition
-(:class:`TransitionPairing`):
+(:class:`~mbrl_ros.learning.pairing.TransitionPairing`):
 
 * the command tagged with state k's stamp (see :mod:`mbrl_ros.nodes.conversions`), whenever
   it arrives relative to the states; if none comes, the command held since (the newest
@@ -14,8 +14,8 @@ Pairs state k, the command applied after it and state k+1 into a transition
 
 Trains :class:`~mbrl_ros.models.ensemble.EnsembleDynamics` (``model``: pets_ensemble or
 deterministic_ensemble, its parameters ``<model>.*``) in a background thread after each
-episode (from the ``learning.seed_episodes``-th on, except after the last of ``learning.episodes``,
-as the in-process loop) and, optionally, every
+episode (from the ``learning.seed_episodes``-th on, except after the last of ``learning.episodes``:
+the in-process loop's :class:`~mbrl_ros.learning.schedule.RetrainSchedule`) and, optionally, every
 ``train_every_transitions`` new transitions, and publishes each model on ``model_topic``
 (std_msgs/UInt8MultiArray, latched; see :mod:`mbrl_ros.nodes.model_messages`). A shutdown
 (SIGINT) abandons a retrain in progress at its next mini-batch: a retrain on a long run's data
@@ -33,7 +33,6 @@ overlaps an episode, as in the in-process loop.
 """
 from __future__ import annotations
 
-import collections
 import dataclasses
 import sys
 import threading
@@ -45,6 +44,8 @@ import numpy as np
 from mbrl_ros.config import param
 from mbrl_ros.learning.initial_model import carried_metadata, load_initial_model
 from mbrl_ros.learning.loop import TransitionBuffer
+from mbrl_ros.learning.pairing import TransitionPairing
+from mbrl_ros.learning.schedule import RetrainSchedule
 from mbrl_ros.models import MODELS
 from mbrl_ros.models.ensemble import EnsembleConfig, TrainingCancelled
 from mbrl_ros.nodes.conversions import (
@@ -65,7 +66,6 @@ from mbrl_ros.ros.compat import Clock, ClockType, MutuallyExclusiveCallbackGroup
 
 #: Models this node can train online, and their config classes.
 LEARNABLE_MODELS = {"pets_ensemble": EnsembleConfig, "deterministic_ensemble": EnsembleConfig}
-_MAX_PENDING_TAGS = 256
 # How long stop() waits for the training thread, which abandons a retrain within a mini-batch;
 # below the 5 s a launcher gives between SIGINT and SIGTERM.
 _STOP_TIMEOUT_S = 3.0
@@ -104,120 +104,6 @@ class ModelLearnerConfig:
     diagnostics_period: float = param(1.0, "Seconds between two /diagnostics messages.", low=0.01, high=3600.0)
 
 
-@dataclasses.dataclass
-class _PendingPair:
-    obs: np.ndarray
-    stamp_ns: int
-    next_obs: np.ndarray
-    held: np.ndarray | None  # the command in force when the second state arrived
-
-
-class TransitionPairing:
-    """Builds ``(obs, action, next_obs)`` transitions from a state stream and a command stream.
-
-    Pure logic (no ROS). Each stream must come in its own publication order (one DDS writer
-    delivers in order), but the two streams may interleave in any way: a pair of states waits
-    for the command tagged with its first state's stamp until a command for a later state
-    arrives (then none will come for it) or more than ``max_pending`` pairs wait. Without a
-    tagged command a pair takes the command in force: the newest untagged one when its second
-    state arrived, or, after a tagged exchange, the last matched one (what a lockstep
-    simulator holds on a miss).
-
-    Args:
-        period_ns: control period in ns.
-        max_gap_factor, min_gap_factor: accepted state spacing, in control periods.
-        extra_dim: trailing observation entries that are per-episode constants; a transition
-            keeps those of its first state in both observations.
-        max_pending: pairs that may wait for their tagged command.
-    """
-
-    def __init__(self, period_ns: int, max_gap_factor: float = 1.5, min_gap_factor: float = 0.5,
-                 extra_dim: int = 0, max_pending: int = 64):
-        self.max_gap_ns = max_gap_factor * period_ns
-        self.min_gap_ns = min_gap_factor * period_ns
-        self.extra_dim = int(extra_dim)
-        self.max_pending = int(max_pending)
-        self._previous: tuple[np.ndarray, int] | None = None
-        self._pending: collections.deque[_PendingPair] = collections.deque()
-        self._tagged: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
-        self._latest_tag: int | None = None
-        self._held: np.ndarray | None = None
-        self.dropped: collections.Counter[str] = collections.Counter()
-
-    def add_command(self, action: np.ndarray, tag_ns: int | None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """A command as it arrives (tag: the stamp of the state it answers, or None).
-
-        Returns the transitions it completes (oldest first).
-        """
-        action = np.array(action, dtype=np.float64)
-        if tag_ns is None:
-            # An untagged controller took over: pairs no longer wait for tagged commands.
-            self._held = action
-            self._latest_tag = None
-            return self._flush()
-        tag_ns = int(tag_ns)
-        # The first command for a state is the one a lockstep simulator applies.
-        self._tagged.setdefault(tag_ns, action)
-        while len(self._tagged) > _MAX_PENDING_TAGS:
-            self._tagged.popitem(last=False)
-        self._latest_tag = tag_ns if self._latest_tag is None else max(self._latest_tag, tag_ns)
-        return self._flush()
-
-    def add_state(self, obs: np.ndarray, stamp_ns: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """A state as it arrives; returns the transitions it completes (oldest first).
-
-        Raises:
-            ValueError: ``stamp_ns`` is not newer than the previous state's (the state is ignored).
-        """
-        obs = np.array(obs, dtype=np.float64)
-        previous = self._previous
-        if previous is not None and stamp_ns <= previous[1]:
-            raise ValueError(f"state stamp {stamp_ns} ns is not newer than the previous one ({previous[1]} ns)")
-        self._previous = (obs, int(stamp_ns))
-        if previous is None:
-            return []
-        prev_obs, prev_ns = previous
-        gap = stamp_ns - prev_ns
-        if gap > self.max_gap_ns or gap < self.min_gap_ns:
-            # After a reset or a pause a controller starts over: never pair the next state with
-            # a command held from before the gap.
-            done = self._flush(force=True)
-            self._held = None
-            self.dropped["gap"] += 1
-            return done
-        next_obs = obs.copy()
-        if self.extra_dim:
-            next_obs[-self.extra_dim:] = prev_obs[-self.extra_dim:]
-        self._pending.append(_PendingPair(prev_obs, prev_ns, next_obs, self._held))
-        return self._flush()
-
-    def _flush(self, force: bool = False) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        done = []
-        while self._pending:
-            pair = self._pending[0]
-            action = self._tagged.pop(pair.stamp_ns, None)
-            if action is not None:
-                self._held = action
-            else:
-                if self._latest_tag is None:
-                    # Nothing in force yet: a tagged command may still come, unless an untagged
-                    # controller already answered a later pair (then this one has none).
-                    waiting = pair.held is None and all(p.held is None for p in self._pending)
-                else:
-                    waiting = self._latest_tag <= pair.stamp_ns
-                if waiting and not force and len(self._pending) <= self.max_pending:
-                    break
-                action = pair.held if self._latest_tag is None else self._held
-            self._pending.popleft()
-            for tag in [t for t in self._tagged if t <= pair.stamp_ns]:
-                del self._tagged[tag]
-            if action is None:
-                self.dropped["no_command"] += 1
-                continue
-            done.append((pair.obs, action.copy(), pair.next_obs))
-        return done
-
-
 class ModelLearnerNode(Node):
     """Collects transitions from topics and publishes retrained models (see the module docstring)."""
 
@@ -240,6 +126,10 @@ class ModelLearnerNode(Node):
         self.pairing = TransitionPairing(seconds_to_ns(spec.control_period), cfg.max_gap_factor,
                                          cfg.min_gap_factor, self.layout.extra_dim)
         self.data = TransitionBuffer(spec.obs_dim, spec.act_dim)
+        self.schedule = RetrainSchedule(episodes=self.learning.episodes, seed_episodes=self.learning.seed_episodes,
+                                        carried=self._carried is not None,
+                                        every_transitions=cfg.train_every_transitions,
+                                        min_transitions=cfg.min_transitions)
         self.version = 0
 
         self._lock = threading.Lock()  # guards data, pairing, the counters below and _extra
@@ -277,7 +167,7 @@ class ModelLearnerNode(Node):
         self.get_logger().info(
             f"learning {cfg.model} for {spec.name} from {cfg.state_topic} and /{cfg.controller}/commands"
             + (f", fine-tuning {cfg.initial_model}" if self._carried else "")
-            + f"; training after episode {1 if self._carried else self.learning.seed_episodes} and every episode after"
+            + f"; training after episode {self.schedule.first_episode} and every episode after"
             + (f", and every {cfg.train_every_transitions} transitions" if cfg.train_every_transitions else ""))
 
     # -- inputs ---------------------------------------------------------------------------
@@ -305,8 +195,7 @@ class ModelLearnerNode(Node):
     def _store_locked(self, transitions: list) -> None:
         for obs_k, action, next_obs in transitions:
             self.data.add(obs_k, np.clip(action, self._low, self._high), next_obs)
-        every = self.config.train_every_transitions
-        if transitions and every and self.data.size - self._transitions_at_last_request >= every:
+        if transitions and self.schedule.after_transitions(self.data.size, self._transitions_at_last_request):
             self._request_training_locked(None)
         self.health.set("transitions", self.data.size)
 
@@ -331,12 +220,8 @@ class ModelLearnerNode(Node):
         with self._lock:
             self._episodes_ended += 1
             episodes = self._episodes_ended
-            # As the in-process loop: no retraining after the experiment's last episode.
-            last = episodes >= self.learning.episodes
-            # A carried-over model needs no seed episodes: it is fine-tuned after every episode.
-            seed_episodes = 1 if self._carried else self.learning.seed_episodes
-            if (not last and episodes >= seed_episodes
-                    and self.data.size >= self.config.min_transitions):
+            # The in-process loop's rule: no retraining after the experiment's last episode.
+            if self.schedule.after_episode(episodes, self.data.size):
                 self._request_training_locked(episodes)
                 return
         self.health.set("episodes", episodes)

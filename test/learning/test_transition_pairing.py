@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mbrl_ros.nodes.model_learner import TransitionPairing
+from mbrl_ros.learning.pairing import TransitionPairing
 
 PERIOD = 50_000_000  # 0.05 s in ns
 
