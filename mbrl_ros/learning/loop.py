@@ -87,6 +87,16 @@ class TransitionBuffer:
         self._obs[self.size], self._act[self.size], self._next[self.size] = obs, action, next_obs
         self.size += 1
 
+    def extend(self, obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> None:
+        """Append ``(N, O)``, ``(N, A)``, ``(N, O)`` transitions at once (e.g. from an archive)."""
+        n = len(obs)
+        while self.size + n > self._obs.shape[0]:
+            self._obs, self._act, self._next = (np.concatenate([a, np.empty_like(a)])
+                                                for a in (self._obs, self._act, self._next))
+        end = self.size + n
+        self._obs[self.size:end], self._act[self.size:end], self._next[self.size:end] = obs, action, next_obs
+        self.size = end
+
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Copies of the stored ``(obs (N, O), action (N, A), next_obs (N, O))``."""
         n = self.size

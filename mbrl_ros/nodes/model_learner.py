@@ -36,13 +36,14 @@ from __future__ import annotations
 import dataclasses
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mbrl_ros.atomic_file import atomic_write
 from mbrl_ros.config import param
 from mbrl_ros.learning.initial_model import carried_metadata, load_initial_model
+from mbrl_ros.learning.archive import ArchiveFormatError, LearnerArchive
 from mbrl_ros.learning.loop import TransitionBuffer
 from mbrl_ros.learning.pairing import TransitionPairing
 from mbrl_ros.learning.schedule import RetrainSchedule
@@ -58,7 +59,7 @@ from mbrl_ros.nodes.conversions import (
 )
 from mbrl_ros.nodes.diagnostics import NodeHealth
 from mbrl_ros.nodes.joint_layout import state_layout
-from mbrl_ros.nodes.model_messages import encode_model
+from mbrl_ros.nodes.model_messages import ModelRejectedError, decode_model, encode_model
 from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
 from mbrl_ros.nodes.runner import run_node
 from mbrl_ros.nodes.shared_parameters import declare_learning, declare_task
@@ -101,6 +102,11 @@ class ModelLearnerConfig:
     model_path: str = param("", "Also write every model to this file (atomically); empty: do not.")
     initial_model: str = param("", "Start from this model.npz (mbrl-ros train, train-from-bag) and fine-tune it "
                                "on this robot's data (no seed episodes); empty: learn from scratch.")
+    data_dir: str = param("", "Keep the transitions, the newest model and training.csv here, each file "
+                          "replaced atomically (mbrl_ros.learning.archive); a restarted learner resumes from "
+                          "them. Empty: keep nothing.")
+    persist_period: float = param(0.5, "Wall seconds between two saves of new transitions to data_dir: a "
+                                  "kill -9 loses about this much.", low=0.05, high=3600.0)
     diagnostics_period: float = param(1.0, "Seconds between two /diagnostics messages.", low=0.01, high=3600.0)
 
 
@@ -160,15 +166,69 @@ class ModelLearnerNode(Node):
                                      callback_group=inputs)
         self.create_timer(cfg.diagnostics_period, self._publish_diagnostics,
                           clock=Clock(clock_type=ClockType.STEADY_TIME))
-        self._processed_pub.publish(int32_message(0))
+        self.archive = LearnerArchive(cfg.data_dir, spec.obs_dim, spec.act_dim) if cfg.data_dir else None
+        self._persisted = 0
+        if self.archive is not None:
+            self._resume()
+        self._processed_pub.publish(int32_message(self._episodes_ended))
         self.context.on_shutdown(self._stopping.set)
         self._thread = threading.Thread(target=self._training_loop, name="training", daemon=True)
         self._thread.start()
+        self._persist_thread = None
+        if self.archive is not None:
+            # Its own thread: a retrain takes tens of seconds, saving must not wait for it.
+            self._persist_thread = threading.Thread(target=self._persist_loop, name="persist", daemon=True)
+            self._persist_thread.start()
         self.get_logger().info(
             f"learning {cfg.model} for {spec.name} from {cfg.state_topic} and /{cfg.controller}/commands"
             + (f", fine-tuning {cfg.initial_model}" if self._carried else "")
             + f"; training after episode {self.schedule.first_episode} and every episode after"
             + (f", and every {cfg.train_every_transitions} transitions" if cfg.train_every_transitions else ""))
+
+    # -- persistence (data_dir) -------------------------------------------------------------
+    def _resume(self) -> None:
+        """Take over what a previous run of this learner left in data_dir (after a crash, a restart)."""
+        try:
+            loaded = self.archive.load_transitions()
+        except ArchiveFormatError as exc:
+            raise ValueError(f"data_dir: {exc}") from None
+        if loaded is not None:
+            obs, action, next_obs, episodes = loaded
+            self.data.extend(obs, action, next_obs)
+            self._episodes_ended = episodes
+            self._transitions_at_last_request = self._persisted = self.data.size
+        data = self.archive.load_model_bytes()
+        if data is not None:
+            try:
+                self.model = decode_model(data, self.spec, device=self.learning.device)
+            except ModelRejectedError as exc:
+                self.get_logger().warning(f"ignoring the saved model in {self.config.data_dir}: {exc}")
+            else:
+                self.version = int(self.model.extra_metadata.get("version", 0))
+                self._model_pub.publish(bytes_message(data))
+                self.health.set("model_version", self.version)
+        self.get_logger().info(f"resumed from {self.config.data_dir}: {self.data.size} transitions, "
+                               f"{self._episodes_ended} episode(s), model version {self.version}")
+
+    def _persist_loop(self) -> None:
+        while not self._stopping.wait(self.config.persist_period):
+            self._persist()
+
+    def _persist(self) -> None:
+        with self._lock:
+            if self.data.size == self._persisted:
+                return
+            obs, action, next_obs = self.data.arrays()
+            episodes = self._episodes_ended
+        try:
+            self.archive.save_transitions(obs, action, next_obs, episodes)
+        except OSError as exc:  # keep learning; the next period retries
+            self.health.count("persist_errors")
+            self.health.log_throttled("persist", f"cannot save transitions to {self.config.data_dir}: {exc}",
+                                      "error")
+            return
+        self._persisted = obs.shape[0]
+        self.health.set("persisted_transitions", self._persisted)
 
     # -- inputs ---------------------------------------------------------------------------
     def _on_state(self, message: Any) -> None:
@@ -277,10 +337,11 @@ class ModelLearnerNode(Node):
                             transitions=obs.shape[0], metrics=metrics)
         self._model_pub.publish(bytes_message(data))
         if self.config.model_path:
-            path = Path(self.config.model_path)
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)
+            atomic_write(self.config.model_path, data)
+        if self.archive is not None:
+            self.archive.save_model(data)
+            self.archive.append_training_row({"version": self.version, "episodes": done_episodes,
+                                              "transitions": obs.shape[0], **metrics})
         self.health.set("model_version", self.version)
         self.health.set("holdout_mse", holdout)
         self.health.set("train_seconds", report.seconds)
@@ -306,6 +367,9 @@ class ModelLearnerNode(Node):
             if self._thread.is_alive():
                 self.get_logger().warning(f"the training thread did not stop within {_STOP_TIMEOUT_S} s; "
                                           "exiting without it")
+        if self._persist_thread is not None:
+            self._persist_thread.join(timeout=_STOP_TIMEOUT_S)
+            self._persist()  # a clean stop keeps everything
 
 
 def main(args: list[str] | None = None) -> int:
