@@ -13,7 +13,9 @@ Publishes:
         the return of each finished episode.
     ~/observation_extra (std_msgs/Float64MultiArray, latched): per-episode observation constants
         (the reacher's target), published at every reset; absent for tasks without any.
-    /diagnostics: steps, episodes, missed steps, stale and rejected commands.
+    ~/applied_command (std_msgs/Float64MultiArray): the action the actuator applied at each step
+        (after the watchdog and the actuation delay).
+    /diagnostics: steps, episodes, missed steps, stale and rejected commands, watchdog trips.
 Subscribes:
     /<controller>/commands (std_msgs/Float64MultiArray): actuator commands (clamped to the limits).
     /mbrl/reset (std_msgs/Empty): end the current episode now and start the next one.
@@ -21,7 +23,11 @@ Subscribes:
 
 Modes:
     realtime: a step every control period of wall time with the newest command (zero-order
-        hold); a step without a new command counts as a miss.
+        hold); a step without a new command counts as a miss. The command watchdog: a step
+        whose last valid command arrived more than ``command_timeout_periods`` control periods
+        ago applies the task's safe action instead (``watchdog_steps``, ``watchdog_trips``), so
+        with the default of 1 the safe action acts within 2 control periods of the last valid
+        command (a planner or estimator that died, a flood that starves the planner).
     lockstep: a step happens as soon as the command for the last published state arrives
         (a command tagged with another state's stamp is stale and dropped; an untagged one is
         taken as is), or after ``step_timeout`` with the held command (a miss). Use it to run
@@ -126,6 +132,10 @@ class SimBridgeConfig(JointSensorConfig):
                                  "stand-in) or a profile YAML path.")
     output_dir: str = param("", "After the last episode write progress.csv and learning_curve.png here "
                             "(empty: write nothing).")
+    command_timeout_periods: float = param(1.0, "Realtime: a step applies the task's safe action when the "
+                                           "last valid command arrived more than this many control periods "
+                                           "ago (the safe action then acts within this + 1 periods of it); "
+                                           "0: hold the last command forever.", low=0.0, high=1000.0)
 
 
 class SimBridgeNode(Node):
@@ -146,7 +156,10 @@ class SimBridgeNode(Node):
         self._period_ns = seconds_to_ns(spec.control_period)
         self._sim_ns = 0
         self._rng = np.random.default_rng(self.config.seed + 1)
-        self._safe_action = np.clip(np.zeros(spec.act_dim), spec.action_low, spec.action_high)
+        self._safe_action = np.asarray(spec.safe_action(), dtype=np.float64)
+        self._command_timeout_s = self.config.command_timeout_periods * spec.control_period
+        self._last_command_wall: float | None = None
+        self._watchdog_tripped = False
         self._held = self._safe_action.copy()
         sensor_fields = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(JointSensorConfig)}
         self._sensor = JointSensor(JointSensorConfig(**sensor_fields), len(self.layout.joint_names), self._rng)
@@ -166,6 +179,7 @@ class SimBridgeNode(Node):
         self._truth_pub = self.create_publisher(msg("sensor_msgs/msg/JointState"), "~/ground_truth", 10)
         self._clock_pub = self.create_publisher(msg("rosgraph_msgs/msg/Clock"), "/clock", 10)
         self._reward_pub = self.create_publisher(msg("std_msgs/msg/Float64"), "~/reward", 10)
+        self._applied_pub = self.create_publisher(msg("std_msgs/msg/Float64MultiArray"), "~/applied_command", 10)
         returns_qos = QoSProfile(depth=min(max(self.learning.episodes, 1), 1000),
                                  reliability=ReliabilityPolicy.RELIABLE,
                                  durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -204,6 +218,7 @@ class SimBridgeNode(Node):
         with self._cv:
             self._inbox.append((action, tag))
             self._fresh_command = True
+            self._last_command_wall = time.monotonic()
             self._cv.notify_all()
 
     def _on_reset(self, _message: Any) -> None:
@@ -330,8 +345,10 @@ class SimBridgeNode(Node):
                     next_tick = time.monotonic() + spec.control_period
             else:
                 action = self._lockstep_action(tag)
+            applied = self._actuation(action)
+            self._applied_pub.publish(float64_array_message(self.task.clip_action(applied)))
             try:
-                obs, reward, terminated, truncated, info = self.task.step(self._actuation(action))
+                obs, reward, terminated, truncated, info = self.task.step(applied)
             except PhysicsError as exc:
                 self.health.count("physics_errors")
                 self.get_logger().error(f"episode {episode}: {exc}; ending the episode")
@@ -368,6 +385,17 @@ class SimBridgeNode(Node):
             if not self._fresh_command:
                 self.health.count("missed_steps")
             self._fresh_command = False
+            last = self._last_command_wall
+        if self._command_timeout_s > 0 and last is not None and time.monotonic() - last > self._command_timeout_s:
+            if not self._watchdog_tripped:
+                self._watchdog_tripped = True
+                trips = self.health.count("watchdog_trips")
+                self.health.log_throttled("watchdog", f"no valid command for {time.monotonic() - last:.3f} s: "
+                                                      f"applying the safe action {self._safe_action.tolist()} "
+                                                      f"[{trips} trip(s) so far]")
+            self.health.count("watchdog_steps")
+            return self._safe_action
+        self._watchdog_tripped = False
         return self._held
 
     def _lockstep_action(self, tag: int | None) -> np.ndarray:
