@@ -17,6 +17,7 @@ import io
 import json
 import math
 import time
+import zipfile
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -452,19 +453,27 @@ class EnsembleDynamics(nn.Module, RolloutModel):
 
     @classmethod
     def from_bytes(cls, data: bytes, *, device: torch.device | str = "cpu") -> "EnsembleDynamics":
-        """Inverse of :meth:`to_bytes`; refuses pickled or malformed content."""
+        """Inverse of :meth:`to_bytes`; refuses pickled or malformed content.
+
+        Every array's header is checked against the bytes that follow it and against the
+        architecture the metadata names before its data are read, so a corrupt or hostile
+        payload (truncated, a header claiming terabytes, wrong shapes) is refused with
+        :class:`ModelFormatError` instead of being allocated.
+        """
         try:
             archive = np.load(io.BytesIO(data), allow_pickle=False)
-            meta = json.loads(bytes(archive["__metadata__"]).decode())
-        except (ValueError, KeyError, OSError, json.JSONDecodeError) as exc:
+            meta = json.loads(bytes(_read_npz_member(archive, "__metadata__")).decode())
+            if meta.get("format") != "mbrl_ros.ensemble" or meta.get("format_version") != FORMAT_VERSION:
+                raise ModelFormatError(f"unsupported model format {meta.get('format')!r} "
+                                       f"version {meta.get('format_version')!r} (expected {FORMAT_VERSION})")
+            model = cls(meta["obs_dim"], meta["act_dim"], from_dict(EnsembleConfig, meta["config"]),
+                        angle_indices=tuple(meta["angle_indices"]),
+                        probabilistic=meta["model"] == "pets_ensemble", device=device)
+            expected = model.state_dict()
+            state = {k: torch.from_numpy(np.array(_read_npz_member(archive, k, expected.get(k))))
+                     for k in archive.files if k != "__metadata__"}
+        except (ValueError, KeyError, TypeError, OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
             raise ModelFormatError(f"not an mbrl_ros ensemble file: {exc}") from exc
-        if meta.get("format") != "mbrl_ros.ensemble" or meta.get("format_version") != FORMAT_VERSION:
-            raise ModelFormatError(f"unsupported model format {meta.get('format')!r} "
-                                   f"version {meta.get('format_version')!r} (expected {FORMAT_VERSION})")
-        model = cls(meta["obs_dim"], meta["act_dim"], from_dict(EnsembleConfig, meta["config"]),
-                    angle_indices=tuple(meta["angle_indices"]),
-                    probabilistic=meta["model"] == "pets_ensemble", device=device)
-        state = {k: torch.from_numpy(np.array(archive[k])) for k in archive.files if k != "__metadata__"}
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:
@@ -477,6 +486,23 @@ class EnsembleDynamics(nn.Module, RolloutModel):
     @classmethod
     def load(cls, path: str | Path, *, device: torch.device | str = "cpu") -> "EnsembleDynamics":
         return cls.from_bytes(Path(path).read_bytes(), device=device)
+
+
+def _read_npz_member(archive, name: str, expected: torch.Tensor | None = None) -> np.ndarray:
+    """One array of an ``.npz``, read only after its header proved sane (see ``from_bytes``)."""
+    info = archive.zip.getinfo(f"{name}.npy")
+    with archive.zip.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _fortran, dtype = read_header(member)
+        claimed = math.prod(shape) * dtype.itemsize
+        if claimed > info.file_size - member.tell():
+            raise ModelFormatError(f"array {name} claims {claimed} bytes of data, the archive holds "
+                                   f"{info.file_size - member.tell()}")
+    if expected is not None and tuple(shape) != tuple(expected.shape):
+        raise ModelFormatError(f"array {name} has shape {tuple(shape)}, the architecture needs "
+                               f"{tuple(expected.shape)}")
+    return archive[name]
 
 
 def _factory(probabilistic: bool):
