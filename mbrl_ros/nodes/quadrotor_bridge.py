@@ -162,7 +162,11 @@ class QuadrotorBridge(Node):
             self.health.reject("command", "stale", "command does not answer a recent state (the planner's "
                                                    "watchdog or shutdown command); dropped")
             return
-        self.send_setpoint(np.clip(action, self._low, self._high), obs)
+        try:
+            self.send_setpoint(np.clip(action, self._low, self._high), obs)
+        except QuadrotorStateError as exc:  # a setpoint the robot must not get; its own watchdog takes over
+            self.health.reject("command", "no_setpoint", str(exc))
+            return
         self.health.count("setpoints")
         with self._lock:
             self._last_command_wall = time.monotonic()

@@ -140,7 +140,14 @@ class QuadrotorParameters:
 
 
 def _canonical(q_wxyz: np.ndarray) -> np.ndarray:
-    q = quaternion.normalize(np.asarray(q_wxyz, dtype=np.float64))
+    # Scaled first: a finite quaternion with entries near 1e154 overflows q @ q to inf, and
+    # normalizing by that gives zeros (refused below as no rotation) instead of its direction.
+    q = np.asarray(q_wxyz, dtype=np.float64)
+    scale = float(np.max(np.abs(q))) if q.size and np.all(np.isfinite(q)) else 0.0
+    try:
+        q = quaternion.normalize(q / scale if scale > 0 else q)
+    except ValueError as exc:
+        raise QuadrotorStateError(f"invalid orientation {q.tolist()}: {exc}") from None
     return -q if q[0] < 0.0 else q
 
 
@@ -334,16 +341,25 @@ def full_state_setpoint(obs: np.ndarray, wrench: np.ndarray, params: QuadrotorPa
     Args:
         obs: ``(13,)`` (or longer: extra entries are ignored) quadrotor state.
         wrench: ``(4,)`` ``[T (N), tau (N*m) body FLU]``.
+    Raises:
+        QuadrotorStateError: the prediction is not finite (a state with absurd magnitudes, e.g.
+            rates near 1e308 rad/s, overflows): no setpoint can be sent for it.
     """
     obs = np.asarray(obs, dtype=np.float64)
     wrench = np.asarray(wrench, dtype=np.float64).reshape(4)
     dt = params.control_period if dt is None else float(dt)
-    acceleration, angular = _rigid_body_accelerations(obs, wrench, params)
-    rates = obs[10:13] + angular * dt
-    q = quaternion.multiply(obs[3:7], quaternion.from_rotation_vector(0.5 * (obs[10:13] + rates) * dt))
-    return FullStateSetpoint(position=obs[0:3] + obs[7:10] * dt + 0.5 * acceleration * dt ** 2,
-                             velocity=obs[7:10] + acceleration * dt,
-                             acceleration=acceleration,
+    with np.errstate(over="ignore", invalid="ignore"):
+        acceleration, angular = _rigid_body_accelerations(obs, wrench, params)
+        rates = obs[10:13] + angular * dt
+        turn = 0.5 * (obs[10:13] + rates) * dt
+        position = obs[0:3] + obs[7:10] * dt + 0.5 * acceleration * dt ** 2
+        velocity = obs[7:10] + acceleration * dt
+        turn_squared = np.dot(turn, turn)  # the exponential map needs the angle, not only the vector
+    if not all(np.all(np.isfinite(v)) for v in (acceleration, rates, turn_squared, position, velocity)):
+        raise QuadrotorStateError(f"the state {obs[:13].tolist()} under wrench {wrench.tolist()} predicts NaN or "
+                                  "inf; no setpoint")
+    q = quaternion.multiply(obs[3:7], quaternion.from_rotation_vector(turn))
+    return FullStateSetpoint(position=position, velocity=velocity, acceleration=acceleration,
                              orientation_wxyz=_canonical(q), angular_velocity=rates)
 
 
