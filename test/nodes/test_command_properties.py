@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ros_graph import RosGraph, wait_for
+from ros_graph import RosGraph
 
 from mbrl_ros.nodes.conversions import COMMAND_LABEL, bytes_message, joint_state_message
 from mbrl_ros.ros.compat import msg
@@ -67,9 +67,9 @@ def commands(act_dim):
     return st.builds(_command, st.lists(ANY_FLOAT, min_size=max(0, act_dim - 1), max_size=act_dim + 1), labels)
 
 
-def capture(publisher) -> list:
-    """Every message ``publisher`` sends from now on (then sent as usual)."""
-    seen: list = []
+def capture(publisher, seen: list | None = None) -> list:
+    """Every message ``publisher`` sends from now on (then sent as usual), appended to ``seen``."""
+    seen = [] if seen is None else seen
     send = publisher.publish
 
     def publish(message):
@@ -113,23 +113,28 @@ def test_mpc_planner_never_commands_nan_or_out_of_bounds(ros, trained_model):
     node = _start(ros, PlannerNode, task="pendulum_swingup", planner="icem", trigger="state_async",
                   **{"learning.horizon": 5, "icem.population": 16, "icem.min_population": 8, "icem.num_elites": 4,
                      "icem.iterations": 1, "max_state_age": 0.0, "state_timeout": 60.0})
-    sent = capture(node._command_pub)
     spec = node.task.spec
     node._on_model(bytes_message(encode_model(trained_model(spec), version=1, task=spec.name, episodes=1,
                                               transitions=32, metrics={})))
-    low, high = np.asarray(spec.action_low), np.asarray(spec.action_high)
+    _drive_command_node(node, settle_s=0.002)  # the planning thread plans on some of the states
+    assert node.model is not None  # planned on the learned model, not only explored
+
+
+def _drive_command_node(node, settle_s: float = 0.0) -> None:
+    """Random states into a node that answers states with commands; every command it sends is checked."""
+    sent = capture(node._command_pub)
+    low, high = np.asarray(node.task.spec.action_low), np.asarray(node.task.spec.action_high)
 
     @SETTINGS
     @given(st.lists(joint_states(list(node.layout.joint_names), StampClock()), min_size=1, max_size=8))
     def check(states):
         for state in states:
             node._on_state(state)
-        time.sleep(0.002)  # let the planning thread plan on some of them
+        time.sleep(settle_s)
         assert_commands_ok(sent, low, high)
 
     check()
     assert node.health.get("commands") > 0 and node.health.rejected_total("state") > 0
-    wait_for(lambda: node.model is not None, what="the model swapped in")
     assert_commands_ok(sent, low, high)
 
 
@@ -144,18 +149,7 @@ def test_policy_controller_never_commands_nan_or_out_of_bounds(ros, tmp_path_fac
                               metadata={"version": 1})
     node = _start(ros, PolicyControllerNode, task="pendulum_swingup", policy_file=str(path), max_state_age=0.0,
                   state_timeout=60.0)
-    sent = capture(node._command_pub)
-    low, high = np.asarray(spec.action_low), np.asarray(spec.action_high)
-
-    @SETTINGS
-    @given(st.lists(joint_states(list(node.layout.joint_names), StampClock()), min_size=1, max_size=8))
-    def check(states):
-        for state in states:
-            node._on_state(state)
-        assert_commands_ok(sent, low, high)
-
-    check()
-    assert node.health.get("commands") > 0 and node.health.rejected_total("state") > 0
+    _drive_command_node(node)
 
 
 def test_sim_bridge_actuator_never_applies_nan_or_out_of_bounds(ros):
@@ -218,49 +212,49 @@ def _float_fields(message, prefix=""):
 QUAD_STATES = st.lists(ANY_FLOAT, min_size=13, max_size=13)
 
 
+def _drive_quadrotor_bridge(node, odometry, sent: list, check_message) -> None:
+    """Random (odometry, command) pairs into a quadrotor bridge; ``check_message`` on all it sent."""
+
+    @SETTINGS
+    @given(st.lists(st.tuples(QUAD_STATES, commands(node.task.spec.act_dim)), min_size=1, max_size=6))
+    def check(inputs):
+        node._obs = None  # each example from no odometry, so that hypothesis can replay it
+        for obs, command in inputs:
+            node._on_odometry(odometry(obs))
+            node._on_command(command)
+        for message in sent:
+            check_message(message)
+
+    check()
+    assert node.health.get("setpoints") > 0
+
+
 @pytest.mark.parametrize("setpoint", ["thrust_torque", "motors"])
 def test_px4_bridge_setpoints_are_finite_and_normalized(ros, setpoint):
     from mbrl_ros.nodes.px4_bridge import PX4BridgeNode
 
     node = _start(ros, PX4BridgeNode, setpoint=setpoint, require_tagged_commands=False, command_timeout=10.0)
     publishers = [node._thrust_pub, node._torque_pub] if setpoint == "thrust_torque" else [node._motors_pub]
-    sent = [capture(p) for p in publishers]
-    rotors = node.quad.rotor_count if hasattr(node.quad, "rotor_count") else 4
+    sent: list = []
+    for publisher in publishers:
+        capture(publisher, sent)
 
-    @SETTINGS
-    @given(st.lists(st.tuples(QUAD_STATES, commands(node.task.spec.act_dim)), min_size=1, max_size=6))
-    def check(inputs):
-        node._obs = None  # each example from no odometry, so that hypothesis can replay it
-        for obs, command in inputs:
-            node._on_odometry(_quadrotor_odometry_px4(obs))
-            node._on_command(command)
-        for messages in sent:
-            for message in messages:
-                values = np.asarray(message.xyz if setpoint == "thrust_torque" else message.control[:rotors])
-                assert np.all(np.isfinite(values)) and np.all(np.abs(values) <= 1.0), values
-                if setpoint == "motors":
-                    assert np.all(values >= 0.0), values
+    def normalized(message):
+        # PX4 marks motors past the vehicle's rotors NaN (unused); the four rotors must be in [0, 1].
+        values = np.asarray(message.xyz if setpoint == "thrust_torque" else message.control[:4])
+        assert np.all(np.isfinite(values)) and np.all(np.abs(values) <= 1.0), values
+        assert setpoint == "thrust_torque" or np.all(values >= 0.0), values
 
-    check()
-    assert node.health.get("setpoints") > 0
+    _drive_quadrotor_bridge(node, _quadrotor_odometry_px4, sent, normalized)
 
 
 def test_crazyflie_bridge_full_state_setpoints_are_finite(ros):
     from mbrl_ros.nodes.crazyflie_bridge import CrazyflieBridgeNode
 
     node = _start(ros, CrazyflieBridgeNode, require_tagged_commands=False, command_timeout=10.0)
-    sent = capture(node._setpoint_pub)
 
-    @SETTINGS
-    @given(st.lists(st.tuples(QUAD_STATES, commands(node.task.spec.act_dim)), min_size=1, max_size=6))
-    def check(inputs):
-        node._obs = None  # each example from no odometry, so that hypothesis can replay it
-        for obs, command in inputs:
-            node._on_odometry(_quadrotor_odometry_ros(obs))
-            node._on_command(command)
-        for message in sent:
-            bad = [(name, v) for name, v in _float_fields(message) if not math.isfinite(v)]
-            assert not bad, bad
+    def finite(message):
+        bad = [(name, v) for name, v in _float_fields(message) if not math.isfinite(v)]
+        assert not bad, bad
 
-    check()
-    assert node.health.get("setpoints") > 0
+    _drive_quadrotor_bridge(node, _quadrotor_odometry_ros, capture(node._setpoint_pub), finite)
