@@ -277,8 +277,9 @@ def test_a_10k_per_second_flood_keeps_memory_bounded_and_the_robot_safe(stack):
     # Control after the flood: commands again at the control rate.
     stack.wait_commands(stack.commands, time.monotonic(), 10, 30)
     stack.record(fault=f"flood: {sent[0]} bad states in {sent[1]:.1f} s ({rate:.0f} msg/s) on /mbrl/state",
-                 time_to_safe=f"{misses:.0f} of {steps:.0f} steps without a fresh command, {trips:.0f} watchdog "
-                              f"trip(s); {late} of {applied} steps held a command past {WATCHDOG_STEPS} periods",
+                 time_to_safe=f"{misses:.0f} of {steps:.0f} steps without a fresh command (the planner starved), "
+                              f"{trips:.0f} watchdog trip(s) to the safe action; {late} of {applied} steps seen "
+                              f"held a command past {WATCHDOG_STEPS} periods",
                  data_lost="none",
                  node_fate="all alive; RSS growth (peak - before, MiB) "
                            + ", ".join(f"{n} {growth[n]:+.1f}" for n in names)
@@ -335,9 +336,9 @@ def test_kill_learner_keeps_control_and_its_data_and_it_resumes(stack):
     late, applied = _late_unsafe_steps(stack, t_kill, end)
     assert late == 0, f"{late} of {applied} steps held a command longer than {WATCHDOG_STEPS} periods"
     stack.record(fault="kill -9 model_learner (real time)",
-                 time_to_safe=f"control went on while it respawned (max command gap {_max_gap_ms(during):.0f} ms; "
-                              f"{trips:.0f} watchdog trips from planning misses under load; {late} of {applied} "
-                              f"steps held a command past {WATCHDOG_STEPS} periods)",
+                 time_to_safe=f"control went on while it respawned (max command gap {_max_gap_ms(during):.0f} ms, "
+                              f"{trips:.0f} watchdog trips, {late} of {applied} steps held a command past "
+                              f"{WATCHDOG_STEPS} periods)",
                  data_lost=f"{lost_s:.2f} s of transitions (bound {DATA_LOSS_BOUND_S} s); transitions.npz "
                            f"({obs.shape[0]}), model.npz (version {model.extra_metadata.get('version')}), "
                            f"training.csv ({len(rows) - 1} rows) intact",
