@@ -253,6 +253,22 @@ def _normalize_ros_type(name: str) -> str:
     raise ValueError(f"not a ROS message type name: {name!r} (expected 'pkg/msg/Name')")
 
 
+#: Members of :meth:`MessageRegistry.service_wire_class` in front of a service half's fields.
+SERVICE_GUID_FIELD = "client_guid"
+SERVICE_SEQUENCE_FIELD = "sequence_number"
+
+
+def _store_name(ros_type: str) -> str:
+    """The name rosbags keeps a type under: service halves ``pkg/srv/X`` live as ``pkg/srv/msg/X``.
+
+    rosbags only accepts ``msg`` (and ``action``) as the middle part of a name and puts a
+    ``msg`` after any other one, so ``rcl_interfaces/srv/GetParameters_Request`` is stored as
+    ``rcl_interfaces/srv/msg/GetParameters_Request``; everywhere else the ROS name is used.
+    """
+    pkg, sub, name = ros_type.split("/")
+    return f"{pkg}/srv/msg/{name}" if sub == "srv" else ros_type
+
+
 def dds_type_name(ros_type: str) -> str:
     """DDS type name of a ROS type: ``std_msgs/msg/Header`` -> ``std_msgs::msg::dds_::Header_``."""
     pkg, sub, name = _normalize_ros_type(ros_type).split("/")
@@ -362,7 +378,7 @@ class MessageRegistry:
         """RIHS01 hash of the type's definition in this distribution (computed on Humble too)."""
         ros_type = _normalize_ros_type(ros_type)
         self._require(ros_type)
-        return rihs01(self.typestore, ros_type)
+        return rihs01(self.typestore, _store_name(ros_type))
 
     def register_msg_text(self, typename: str, msg_text: str) -> type:
         """Add a type from its ``.msg`` text and return its class.
@@ -377,7 +393,7 @@ class MessageRegistry:
         """
         typename = _normalize_ros_type(typename)
         try:
-            parsed = MSGParser(f"MSG: {typename}\n{msg_text}").specification()
+            parsed = MSGParser(f"MSG: {_store_name(typename)}\n{msg_text}").specification()
         except TypesysError as exc:
             raise ValueError(f"cannot parse the .msg text of {typename}: {exc}") from exc
         with self._lock:
@@ -394,7 +410,7 @@ class MessageRegistry:
         return self.message_class(typename)
 
     def _require(self, ros_type: str) -> None:
-        if ros_type not in self.typestore.fielddefs:
+        if _store_name(ros_type) not in self.typestore.fielddefs:
             raise UnknownMessageTypeError(
                 f"{ros_type} is not in the rosbags store for ROS_DISTRO={self.distro}; "
                 "register its .msg text with register_msg_text()"
@@ -424,12 +440,40 @@ class MessageRegistry:
             return idl.bounded_str[spec.string_bound] if spec.string_bound else str
         raise TypeError(f"{owner}.{spec.ros_name}: field type {spec.base!r} is not supported")
 
-    def _build(self, ros_type: str) -> type:
+    def service_wire_class(self, ros_type: str) -> type:
+        """The DDS sample type of a service half as rmw_cyclonedds sends it (cached).
+
+        Same DDS type name as ``ros_type`` (``pkg::srv::dds_::X_Request_``) with two leading
+        members, ``client_guid`` (uint64) and ``sequence_number`` (int64): the request header
+        rmw_cyclonedds writes in front of the fields (``cdds_request_header_t``). Only the
+        runtime's service code uses it; the wire class is what cyclonedds validates samples
+        against, so the 16 bytes must be part of the type.
+
+        Raises:
+            UnknownMessageTypeError: the type is unknown.
+        """
+        ros_type = _normalize_ros_type(ros_type)
+        key = ros_type + "#wire"
+        cls = self._classes.get(key)
+        if cls is None:
+            with self._lock:
+                cls = self._classes.get(key)
+                if cls is None:
+                    header = (
+                        FieldSpec(SERVICE_GUID_FIELD, SERVICE_GUID_FIELD, "uint64", None, "scalar"),
+                        FieldSpec(SERVICE_SEQUENCE_FIELD, SERVICE_SEQUENCE_FIELD, "int64", None, "scalar"),
+                    )
+                    cls = self._build(ros_type, header)
+                    self._classes[key] = cls
+        return cls
+
+    def _build(self, ros_type: str, header: tuple[FieldSpec, ...] = ()) -> type:
         self._require(ros_type)
-        constants, fields = self.typestore.fielddefs[ros_type]
+        constants, fields = self.typestore.fielddefs[_store_name(ros_type)]
         specs = [self._field_spec(n, d) for n, d in fields] or [
             FieldSpec(EMPTY_STRUCT_MEMBER, EMPTY_STRUCT_MEMBER, "uint8", None, "scalar")
         ]
+        specs = [*header, *specs]
         overrides = self._defaults.get(ros_type, {})
 
         annotations: dict[str, Any] = {}
@@ -450,7 +494,7 @@ class MessageRegistry:
 
         byte_scalars = frozenset(s.name for s in specs if s.base == "byte" and s.cardinality == "scalar")
         bytes_arrays = {s.name: s.length for s in specs if s.is_bytes}
-        distro_hash = rihs01(self.typestore, ros_type) if self.has_type_hashes else None
+        distro_hash = rihs01(self.typestore, _store_name(ros_type)) if self.has_type_hashes else None
         short = ros_type.rsplit("/", 1)[1]
 
         nested = {s.name: self.message_class(s.msg_type) for s in specs if s.msg_type is not None}

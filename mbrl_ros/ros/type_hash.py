@@ -73,7 +73,8 @@ def rihs01(typestore: Typestore, typename: str) -> str:
 
     def describe(name: str) -> dict[str, Any]:
         if name not in structs:
-            structs[name] = {"type_name": name, "fields": []}  # placeholder breaks cycles
+            # rosbags stores service halves as pkg/srv/msg/X; ROS hashes them as pkg/srv/X.
+            structs[name] = {"type_name": name.replace("/srv/msg/", "/srv/"), "fields": []}  # placeholder breaks cycles
             fields = typestore.fielddefs[name][1] or [
                 (EMPTY_STRUCT_MEMBER, (Nodetype.BASE, ("uint8", 0)))
             ]

@@ -14,6 +14,17 @@ SYSTEM_DEFAULT      Cyclone's own configuration untouched
 ``ROS_LOCALHOST_ONLY=1`` (deprecated) means LOCALHOST. The fragment is prepended to
 ``CYCLONEDDS_URI``, so a user configuration still applies. The domain comes from
 ``ROS_DOMAIN_ID`` (default 0).
+
+One addition to rmw_cyclonedds' fragment: LOCALHOST also puts the loopback interface
+(127.0.0.1) into Cyclone's interface list (only loopback without static peers; loopback plus
+the automatically chosen one with them). Reason: cyclonedds 11 silently drops a participant
+announcement (SPDP) that arrives on an interface it has not selected, and left to itself it
+selects only the external interface (eth0). A Fast DDS participant (rmw_fastrtps) on the same
+host sends its LOCALHOST announcements only to 127.0.0.1 (its UDP transport also rewrites the
+host's own addresses to loopback), so they all arrive on ``lo`` and the Fast DDS node is never
+discovered. Cyclone peers are unaffected because Cyclone also announces itself to its own
+external address. Cyclone C 0.10 (ROS 2 Jazzy's rmw_cyclonedds) has no such per-interface
+filter, which is why it needs no such line. See README "Fast DDS (rmw_fastrtps) peers".
 """
 from __future__ import annotations
 
@@ -34,6 +45,9 @@ _log = logging.getLogger(__name__)
 DDS_CYCLONEDDS_HANDLE = 0x7FFF0000 + 256
 MAX_DOMAIN_ID = 232
 DISCOVERY_RANGES = ("SUBNET", "LOCALHOST", "OFF", "SYSTEM_DEFAULT")
+#: LOCALHOST's interface: without it cyclonedds 11 ignores Fast DDS's loopback announcements.
+LOOPBACK_INTERFACE = '<NetworkInterface address="127.0.0.1"/>'
+
 
 
 class CycloneRoot:
@@ -107,8 +121,16 @@ class DiscoveryOptions:
         if rng != "OFF":
             peers += list(self.static_peers)
         xml = "<CycloneDDS><Domain id=\"any\">"
+        general = ""
+        if rng == "LOCALHOST":
+            general += "<Interfaces>" + LOOPBACK_INTERFACE
+            if self.static_peers:
+                general += '<NetworkInterface autodetermine="true"/>'
+            general += "</Interfaces>"
         if disable_multicast:
-            xml += "<General><AllowMulticast>false</AllowMulticast></General>"
+            general += "<AllowMulticast>false</AllowMulticast>"
+        if general:
+            xml += f"<General>{general}</General>"
         if rng == "OFF":
             xml += (
                 "<Discovery><ParticipantIndex>none</ParticipantIndex>"

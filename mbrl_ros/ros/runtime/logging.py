@@ -45,6 +45,37 @@ def set_output_sink(sink: Callable[[str], None] | None) -> None:
     _sink = sink
 
 
+#: Logger name -> ``sink(level, name, message, file, function, line)`` publishing to /rosout.
+_rosout_sinks: dict[str, Callable[[int, str, str, str, str, int], None]] = {}
+
+
+def add_rosout_sink(logger_name: str, sink: Callable[[int, str, str, str, str, int], None]) -> None:
+    """Send what ``logger_name`` (and its children) log to ``sink`` too (a node's /rosout publisher)."""
+    with _lock:
+        _rosout_sinks[logger_name] = sink
+
+
+def remove_rosout_sink(logger_name: str, sink: Callable[..., None]) -> None:
+    """Undo :func:`add_rosout_sink` (only if ``sink`` is still the one registered)."""
+    with _lock:
+        if _rosout_sinks.get(logger_name) is sink:
+            del _rosout_sinks[logger_name]
+
+
+def _rosout_sink_for(name: str) -> Callable[[int, str, str, str, str, int], None] | None:
+    """The sink of ``name`` or of its nearest dotted ancestor (rcl's rosout sublogger rule)."""
+    if not _rosout_sinks:
+        return None
+    with _lock:
+        parts = name.split(".")
+        while parts:
+            sink = _rosout_sinks.get(".".join(parts))
+            if sink is not None:
+                return sink
+            parts.pop()
+    return None
+
+
 def set_logger_level(name: str, level: int) -> None:
     """Severity threshold of logger ``name`` (``""`` sets the default for all loggers)."""
     global _default_level
@@ -181,6 +212,12 @@ class RcutilsLogger:
                 stream = _stream()
                 stream.write(line + "\n")
                 stream.flush()
+        rosout = _rosout_sink_for(self.name)
+        if rosout is not None:
+            if frame is None:
+                caller = sys._getframe(_stack_depth)
+                frame = _CallSite(caller.f_code.co_filename, caller.f_lineno, caller.f_code.co_name)
+            rosout(int(severity), self.name, str(message), frame.filename, frame.function, frame.lineno)
         return True
 
     def debug(self, message: Any, **kwargs: Any) -> bool:

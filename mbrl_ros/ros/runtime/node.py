@@ -70,6 +70,12 @@ def _type_hash_user_data(msg_type: type) -> bytes:
     return typehash_user_data(getattr(msg_type, "__type_hash__", None))
 
 
+def _message_class(ros_type: str) -> type:
+    from mbrl_ros.ros.messages import message_class
+
+    return message_class(ros_type)
+
+
 def _check_msg_type(msg_type: Any) -> None:
     if not (isinstance(msg_type, type) and hasattr(msg_type, "__dds_type__") and hasattr(msg_type, "__idl__")):
         raise TypeError(
@@ -89,6 +95,8 @@ class Publisher:
         self.callback_group = callback_group
         self._writer = writer
         self._destroyed = False
+        # Entities of services, clients and /rosout: not listed in Node.publishers (as in rclpy).
+        self._internal = False
 
     @property
     def topic_name(self) -> str:
@@ -184,6 +192,7 @@ class Subscription:
         self._reader = reader
         self._condition = ReadCondition(reader, _TAKE_MASK)
         self._destroyed = False
+        self._internal = False
         self._wants_info = _accepts_two_arguments(callback)
 
     @property
@@ -306,8 +315,9 @@ class Node:
         cli_args: Node-only arguments; ROS ones must follow ``--ros-args``.
         namespace: Namespace (relative ones get a leading ``/``; ``-r __ns:=`` may change it).
         use_global_arguments: Apply the context's ``--ros-args`` too.
-        enable_rosout: Accepted; this runtime logs to the console only.
-        start_parameter_services: Accepted; parameter services are not served (no DDS services here).
+        enable_rosout: Also publish what the node's logger logs on ``/rosout`` (rcl_interfaces/msg/Log).
+        start_parameter_services: Serve ``~/get_parameters``, ``~/set_parameters``, ``~/list_parameters``,
+            ``~/describe_parameters``, ``~/get_parameter_types``, ``~/set_parameters_atomically``.
         parameter_overrides: Parameters that override ``-p``/``--params-file`` values.
         allow_undeclared_parameters: Let ``set_parameters`` create parameters.
         automatically_declare_parameters_from_overrides: Declare every override at start-up.
@@ -365,6 +375,9 @@ class Node:
         self._subscriptions: list[Subscription] = []
         self._timers: list[Timer] = []
         self._guards: list[GuardCondition] = []
+        self._services: list[Any] = []
+        self._clients: list[Any] = []
+        self._rosout_sink: Callable[..., None] | None = None
         self._default_callback_group = MutuallyExclusiveCallbackGroup()
         self._executor_ref: Callable[[], Any] = lambda: None
         self._parameters: dict[str, Parameter] = {}
@@ -387,6 +400,7 @@ class Node:
 
         logger_name = ".".join([*namespace.strip("/").split("/"), node_name]) if namespace != "/" else node_name
         self._logger = ros_logging.get_logger(logger_name)
+        self._parameter_service: Any = None
         self._dds = self._context._dds()
         self._context._register_node(self)
         self._dds.add_node(id(self), self._namespace, self._name)
@@ -401,6 +415,12 @@ class Node:
 
             self._time_source = TimeSource(node=self)
             self._time_source.attach_clock(self._clock)
+            if enable_rosout:
+                self._start_rosout(logger_name)
+            if start_parameter_services:
+                from mbrl_ros.ros.runtime.parameter_service import ParameterService
+
+                self._parameter_service = ParameterService(self)
         except BaseException:
             # e.g. an override of the wrong type: leave no half-made node in the graph.
             self.destroy_node()
@@ -423,11 +443,19 @@ class Node:
 
     @property
     def publishers(self) -> Iterator[Publisher]:
-        yield from list(self._publishers)
+        yield from [p for p in list(self._publishers) if not p._internal]
 
     @property
     def subscriptions(self) -> Iterator[Subscription]:
-        yield from list(self._subscriptions)
+        yield from [s for s in list(self._subscriptions) if not s._internal]
+
+    @property
+    def services(self) -> Iterator[Any]:
+        yield from list(self._services)
+
+    @property
+    def clients(self) -> Iterator[Any]:
+        yield from list(self._clients)
 
     @property
     def timers(self) -> Iterator[Timer]:
@@ -574,6 +602,121 @@ class Node:
         self._wake_executor()
         return subscription
 
+    # -- services, clients and other entities of the runtime's own ---------------------------------
+
+    def _create_internal_publisher(self, msg_type: type, dds_topic: str, qos: QoSProfile, group: CallbackGroup) -> Publisher:
+        """A publisher on DDS topic ``dds_topic`` as named (no remapping), left out of ``publishers``."""
+        dds = self._dds
+        writer = DataWriter(dds.publisher, dds.topic(dds_topic, msg_type),
+                            to_dds_qos(qos, writer=True, user_data=_type_hash_user_data(msg_type)))
+        publisher = Publisher(self, msg_type, dds_topic, qos, writer, group)
+        publisher._internal = True
+        with self._lock:
+            self._publishers.append(publisher)
+        dds.add_endpoint(id(self), id(publisher), publisher.guid, writer=True)
+        return publisher
+
+    def _create_internal_subscription(self, msg_type: type, dds_topic: str, callback: Callable[[bytes], Any],
+                                      qos: QoSProfile, group: CallbackGroup) -> Subscription:
+        """A raw subscription on DDS topic ``dds_topic`` as named, left out of ``subscriptions``."""
+        dds = self._dds
+        reader = DataReader(dds.subscriber, dds.topic(dds_topic, msg_type),
+                            to_dds_qos(qos, writer=False, user_data=_type_hash_user_data(msg_type)))
+        subscription = Subscription(self, msg_type, dds_topic, callback, group, qos, True, reader)
+        subscription._internal = True
+        group.add_entity(subscription)
+        with self._lock:
+            self._subscriptions.append(subscription)
+        dds.add_endpoint(id(self), id(subscription), subscription.guid, writer=False)
+        self._wake_executor()
+        return subscription
+
+    def create_service(
+        self,
+        srv_type: Any,
+        srv_name: str,
+        callback: Callable[[Any, Any], Any],
+        *,
+        qos_profile: QoSProfile | None = None,
+        callback_group: CallbackGroup | None = None,
+    ) -> Any:
+        """Serve ``srv_name``: ``callback(request, response)`` fills and returns the response.
+
+        ``srv_type`` has ``Request`` and ``Response`` classes
+        (:func:`mbrl_ros.ros.compat.srv`); the name is resolved and remapped like a topic.
+        """
+        from mbrl_ros.ros.runtime.service import Service, qos_profile_services_default
+
+        self._check_alive()
+        name = self.resolve_service_name(srv_name)
+        validate_full_topic_name(name)
+        service = Service(self, srv_type, name, callback, callback_group or self._default_callback_group,
+                          qos_profile or qos_profile_services_default)
+        with self._lock:
+            self._services.append(service)
+        return service
+
+    def create_client(
+        self,
+        srv_type: Any,
+        srv_name: str,
+        *,
+        qos_profile: QoSProfile | None = None,
+        callback_group: CallbackGroup | None = None,
+    ) -> Any:
+        """A client of ``srv_name`` (``call_async``, ``wait_for_service``, ``service_is_ready``)."""
+        from mbrl_ros.ros.runtime.service import Client, qos_profile_services_default
+
+        self._check_alive()
+        name = self.resolve_service_name(srv_name)
+        validate_full_topic_name(name)
+        client = Client(self, srv_type, name, callback_group or self._default_callback_group,
+                        qos_profile or qos_profile_services_default)
+        with self._lock:
+            self._clients.append(client)
+        return client
+
+    def destroy_service(self, service: Any) -> bool:
+        with self._lock:
+            if service not in self._services:
+                return False
+            self._services.remove(service)
+        self.destroy_publisher(service._reply_writer)
+        self.destroy_subscription(service._request_reader)
+        service._destroyed = True
+        return True
+
+    def destroy_client(self, client: Any) -> bool:
+        with self._lock:
+            if client not in self._clients:
+                return False
+            self._clients.remove(client)
+        self.destroy_publisher(client._request_writer)
+        self.destroy_subscription(client._reply_reader)
+        client._delete()
+        return True
+
+    def _start_rosout(self, logger_name: str) -> None:
+        """Publish this node's log lines on /rosout (rcl: reliable, transient local, depth 1000, lifespan 10 s)."""
+        from mbrl_ros.ros.runtime.duration import Duration
+        from mbrl_ros.ros.runtime.qos import DurabilityPolicy
+
+        log_type = _message_class("rcl_interfaces/msg/Log")
+        qos = QoSProfile(depth=1000, durability=DurabilityPolicy.TRANSIENT_LOCAL, lifespan=Duration(seconds=10))
+        publisher = self._create_internal_publisher(log_type, "rt/rosout", qos, self._default_callback_group)
+
+        def sink(level: int, name: str, message: str, file: str, function: str, line: int) -> None:
+            now = _time.time_ns()
+            record = log_type(level=level, name=name, msg=message, file=file, function=function, line=line)
+            record.stamp.sec, record.stamp.nanosec = divmod(now, 1_000_000_000)
+            try:
+                publisher.publish(record)
+            except RCLError:
+                pass  # logging while the node goes away: the console line was written already
+
+        self._rosout_sink = sink
+        ros_logging.add_rosout_sink(logger_name, sink)
+
     def create_timer(
         self,
         timer_period_sec: float,
@@ -648,6 +791,13 @@ class Node:
         """Delete every entity of the node and remove it from the graph."""
         if self._destroyed:
             return
+        if self._rosout_sink is not None:
+            ros_logging.remove_rosout_sink(self._logger.name, self._rosout_sink)
+            self._rosout_sink = None
+        for service in list(self._services):
+            self.destroy_service(service)
+        for client in list(self._clients):
+            self.destroy_client(client)
         for publisher in list(self._publishers):
             self.destroy_publisher(publisher)
         for subscription in list(self._subscriptions):
@@ -664,6 +814,11 @@ class Node:
     def _invalidate(self) -> None:
         """Context shutdown: drop the DDS entities without graph updates (the participant goes too)."""
         self._destroyed = True
+        if self._rosout_sink is not None:
+            ros_logging.remove_rosout_sink(self._logger.name, self._rosout_sink)
+            self._rosout_sink = None
+        for client in list(self._clients):
+            client._delete()
         with self._lock:
             entities = list(self._publishers) + list(self._subscriptions)
         for entity in entities:
