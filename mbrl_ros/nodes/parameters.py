@@ -11,16 +11,22 @@ choices and types are checked in one place, with the same messages as
 Parameters are declared with ``dynamic_typing`` so a YAML ``0`` is accepted
 for a float field (rclpy would reject an int for a double); the dataclass does
 the type check instead.
+
+After start-up the same dataclass guards changes (``ros2 param set``, the
+``~/set_parameters`` service): a value it rejects is refused with its message; a
+valid one is applied through the node's ``on_change(new_config)`` when the node
+gave one (the planner rebuilds its optimizer), and refused otherwise, because
+such a node reads its config once at start-up.
 """
 from __future__ import annotations
 
 import array
 import dataclasses
 import typing
-from typing import Any, Iterable, Mapping, TypeVar
+from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 from mbrl_ros.config import ConfigError, flatten, from_dict, merge, to_dict, unflatten
-from mbrl_ros.ros.compat import ParameterDescriptor
+from mbrl_ros.ros.compat import ParameterDescriptor, SetParametersResult
 
 C = TypeVar("C")
 
@@ -69,7 +75,8 @@ def _ros_value(value: Any) -> Any:
     return value
 
 
-def declare_config(node: Any, cls: type[C], prefix: str = "", defaults: Mapping[str, Any] | None = None) -> C:
+def declare_config(node: Any, cls: type[C], prefix: str = "", defaults: Mapping[str, Any] | None = None,
+                   on_change: Callable[[C], None] | None = None) -> C:
     """Declare every field of config dataclass ``cls`` on ``node`` and return the validated config.
 
     Args:
@@ -77,6 +84,9 @@ def declare_config(node: Any, cls: type[C], prefix: str = "", defaults: Mapping[
         cls: a config dataclass whose fields all have defaults.
         prefix: parameter namespace (``"icem"`` -> ``icem.population``); ``""`` for top level.
         defaults: nested values that replace the dataclass defaults (overrides still win).
+        on_change: called with the new validated config when these parameters are set while
+            the node runs; it may raise ``ValueError``/``ConfigError`` to refuse the change.
+            None: changes are refused (the node reads the config once).
     Returns:
         An instance of ``cls`` built from the parameters.
     Raises:
@@ -87,16 +97,51 @@ def declare_config(node: Any, cls: type[C], prefix: str = "", defaults: Mapping[
     flat = flatten(base)
     docs = _field_docs(cls, "")
     values: dict[str, Any] = {}
+    constraint = "applied while running" if on_change is not None else "read at start-up only"
     for name, default in flat.items():
         full = f"{prefix}.{name}" if prefix else name
         if not node.has_parameter(full):
-            descriptor = ParameterDescriptor(description=_describe(name, docs), dynamic_typing=True)
+            descriptor = ParameterDescriptor(description=_describe(name, docs), dynamic_typing=True,
+                                             additional_constraints=constraint)
             node.declare_parameter(full, _ros_value(default), descriptor)
         values[name] = _plain(node.get_parameter(full).value)
     try:
-        return from_dict(cls, unflatten(values), prefix=f"{prefix}." if prefix else "")
+        config = from_dict(cls, unflatten(values), prefix=f"{prefix}." if prefix else "")
     except ConfigError as exc:
         raise ConfigError(f"node {node.get_name()!r}: {exc}") from None
+    _guard_changes(node, cls, prefix, list(flat), on_change)
+    return config
+
+
+def _guard_changes(node: Any, cls: type, prefix: str, names: list[str], on_change: Callable[[Any], None] | None) -> None:
+    """Check (and apply, or refuse) later sets of the parameters of ``cls`` through its dataclass."""
+    full_names = {(f"{prefix}.{name}" if prefix else name): name for name in names}
+    dotted = f"{prefix}." if prefix else ""
+
+    def check(parameters: list[Any]) -> Any:
+        mine = [p for p in parameters if p.name in full_names]
+        if not mine:
+            return SetParametersResult(successful=True)
+        values = {name: _plain(node.get_parameter(full).value) for full, name in full_names.items()}
+        for parameter in mine:
+            values[full_names[parameter.name]] = _plain(parameter.value)
+        try:
+            config = from_dict(cls, unflatten(values), prefix=dotted)
+        except ConfigError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        changed = ", ".join(p.name for p in mine)
+        if on_change is None:
+            return SetParametersResult(
+                successful=False,
+                reason=f"{changed}: node {node.get_name()!r} reads these once at start-up; restart it to change them",
+            )
+        try:
+            on_change(config)
+        except (ConfigError, ValueError) as exc:
+            return SetParametersResult(successful=False, reason=f"{changed}: {exc}")
+        return SetParametersResult(successful=True)
+
+    node.add_on_set_parameters_callback(check)
 
 
 def parameter_overrides(node: Any) -> dict[str, Any]:

@@ -145,7 +145,8 @@ class PlannerNode(CommandNodeMixin, Node):
         self.learning = declare_learning(self)
         self.task = declare_task(self, cfg.task)
         planner_cls = PLANNERS.get(cfg.planner)
-        planner_config = declare_config(self, planner_cls.Config, prefix=cfg.planner)
+        planner_config = declare_config(self, planner_cls.Config, prefix=cfg.planner,
+                                        on_change=self._on_planner_config)
         warn_unused_parameters(self, ["", cfg.task, cfg.planner])
         spec = self.spec = self.task.spec
         self.layout = state_layout(self.task, cfg.joint_names)
@@ -164,10 +165,7 @@ class PlannerNode(CommandNodeMixin, Node):
         # The optimizer and its objective belong to the planning thread.
         self.objective = TrajectoryObjective(None, self.task.reward,
                                              generator=torch.Generator(device=self._device).manual_seed(cfg.seed))
-        self.planner = make_planner(cfg.planner, planner_config, action_low=spec.action_low,
-                                    action_high=spec.action_high, horizon=self.horizon,
-                                    objective=self.objective, device=self._device, seed=cfg.seed,
-                                    nominal_action=spec.nominal_action)
+        self.planner = self._new_planner(planner_config)
         self.model = None
         self.model_version = -1
         if cfg.initial_model:
@@ -215,6 +213,22 @@ class PlannerNode(CommandNodeMixin, Node):
             f"trigger {cfg.trigger}, deadline "
             f"{cfg.deadline_fraction * spec.control_period * 1e3:.1f} ms; waiting for a model on {cfg.model_topic} "
             f"({'exploring' if cfg.explore else 'safe command'} until then)")
+
+    def _new_planner(self, config: Any) -> Any:
+        spec = self.spec
+        return make_planner(self.config.planner, config, action_low=spec.action_low,
+                            action_high=spec.action_high, horizon=self.horizon,
+                            objective=self.objective, device=self._device, seed=self.config.seed,
+                            nominal_action=spec.nominal_action)
+
+    def _on_planner_config(self, config: Any) -> None:
+        """New ``<planner>.*`` parameters (ros2 param set): the planning thread's next plan uses them.
+
+        Raises:
+            ValueError: the planner refuses the combination (the set is refused with its message).
+        """
+        self.planner = self._new_planner(config)  # one reference swap; the old plan's warm start is dropped
+        self.get_logger().info(f"{self.config.planner} parameters changed: {config}")
 
     # -- inputs (executor threads) --------------------------------------------------------
     def _on_state(self, message: Any) -> None:

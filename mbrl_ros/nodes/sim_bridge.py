@@ -19,6 +19,7 @@ Publishes:
 Subscribes:
     /<controller>/commands (std_msgs/Float64MultiArray): actuator commands (clamped to the limits).
     /mbrl/reset (std_msgs/Empty): end the current episode now and start the next one.
+    /mbrl/reset (service std_srvs/Trigger): the same, for ``ros2 service call``.
     <learner_topic> (std_msgs/Int32, latched; lockstep only, optional): episodes the learner is done with.
 
 Modes:
@@ -83,6 +84,7 @@ from mbrl_ros.ros.compat import (
     msg,
     qos_profile_latched,
     rclpy_api,
+    srv,
 )
 from mbrl_ros.sensors import ActuationDelay, JointSensor, JointSensorConfig
 from mbrl_ros.tasks.physics import PhysicsError
@@ -193,6 +195,7 @@ class SimBridgeNode(Node):
                                                     qos_profile_latched)
         self.create_subscription(msg("std_msgs/msg/Float64MultiArray"), self.command_topic, self._on_command, 10)
         self.create_subscription(msg("std_msgs/msg/Empty"), RESET_TOPIC, self._on_reset, 10)
+        self.create_service(srv("std_srvs/srv/Trigger"), RESET_TOPIC, self._on_reset_service)
         if self.config.learner_topic and not self.config.realtime:
             self.create_subscription(msg("std_msgs/msg/Int32"), self.config.learner_topic, self._on_learner,
                                      qos_profile_latched)
@@ -226,6 +229,12 @@ class SimBridgeNode(Node):
             self._reset_requested = True
             self._cv.notify_all()
         self.get_logger().info("reset requested")
+
+    def _on_reset_service(self, _request: Any, response: Any) -> Any:
+        self._on_reset(None)
+        response.success = True
+        response.message = "the current episode ends now; the next one starts"
+        return response
 
     def _on_learner(self, message: Any) -> None:
         with self._cv:

@@ -32,6 +32,9 @@ Surface (same objects as rclpy's when ``USING_REAL_ROS``):
   ``create_node``, ``get_default_context``).
 * ``msg(ros_type)``: message class for ``"pkg/msg/Type"`` (``rosidl_runtime_py`` on ROS,
   :func:`mbrl_ros.ros.messages.message_class` otherwise).
+* ``srv(ros_type)``: service type for ``"pkg/srv/Type"`` with ``Request``/``Response``
+  (:func:`mbrl_ros.ros.services.service_type` otherwise: std_srvs Trigger/Empty/SetBool and
+  the rcl_interfaces parameter services).
 * ``serialize_message(msg)`` / ``deserialize_message(data, msg_type)``: CDR bytes.
 * Node and entities: ``Node``, ``Parameter``, ``ParameterDescriptor``, ``ParameterType``,
   ``IntegerRange``, ``FloatingPointRange``, ``SetParametersResult``.
@@ -125,6 +128,12 @@ if USING_REAL_ROS:
 
         return get_message(ros_type)
 
+    def srv(ros_type: str) -> Any:
+        """The rosidl service type of ``ros_type`` (``"std_srvs/srv/Trigger"``)."""
+        from rosidl_runtime_py.utilities import get_service
+
+        return get_service(ros_type)
+
 else:
     from mbrl_ros.ros import runtime as rclpy_api
     from mbrl_ros.ros.messages import deserialize as _deserialize
@@ -178,9 +187,15 @@ else:
         """Decode CDR bytes (with encapsulation header) into ``message_type``."""
         return _deserialize(message_type, serialized_message)
 
+    def srv(ros_type: str) -> Any:
+        """The service type of ``ros_type`` (``"std_srvs/srv/Trigger"``): ``.Request``, ``.Response``."""
+        from mbrl_ros.ros.services import service_type
+
+        return service_type(ros_type)
+
 
 __all__ = [
-    "USING_REAL_ROS", "rclpy_api", "msg", "serialize_message", "deserialize_message",
+    "USING_REAL_ROS", "rclpy_api", "msg", "srv", "serialize_message", "deserialize_message",
     "Node", "Parameter", "ParameterDescriptor", "ParameterType", "IntegerRange", "FloatingPointRange",
     "SetParametersResult", "QoSProfile", "ReliabilityPolicy", "DurabilityPolicy", "HistoryPolicy",
     "LivelinessPolicy", "qos_profile_default", "qos_profile_sensor_data", "qos_profile_system_default",

@@ -410,6 +410,8 @@ class MessageRegistry:
         return self.message_class(typename)
 
     def _require(self, ros_type: str) -> None:
+        if _store_name(ros_type) not in self.typestore.fielddefs and ros_type.split("/")[1] == "srv":
+            self._register_service_half(ros_type)
         if _store_name(ros_type) not in self.typestore.fielddefs:
             raise UnknownMessageTypeError(
                 f"{ros_type} is not in the rosbags store for ROS_DISTRO={self.distro}; "
@@ -439,6 +441,17 @@ class MessageRegistry:
         if spec.base == "string":
             return idl.bounded_str[spec.string_bound] if spec.string_bound else str
         raise TypeError(f"{owner}.{spec.ros_name}: field type {spec.base!r} is not supported")
+
+    def _register_service_half(self, ros_type: str) -> None:
+        """Register ``pkg/srv/X_Request`` / ``_Response`` from :data:`mbrl_ros.ros.services.SRV_TEXTS`."""
+        from mbrl_ros.ros.services import SRV_TEXTS, srv_halves
+
+        base, _, half = ros_type.rpartition("_")
+        if base in SRV_TEXTS and half in ("Request", "Response"):
+            request, response = srv_halves(base)
+            with self._lock:
+                parsed = MSGParser(f"MSG: {_store_name(ros_type)}\n{request if half == 'Request' else response}")
+                self.typestore.register(make_typesdict(parsed.specification()))
 
     def service_wire_class(self, ros_type: str) -> type:
         """The DDS sample type of a service half as rmw_cyclonedds sends it (cached).

@@ -70,7 +70,20 @@ EXPECTED_WRITERS = {
 EXPECTED_READERS = {
     "rt/robot/state": ("std_msgs::msg::dds_::Float64MultiArray_", Policy.Reliability.BestEffort, Policy.Durability.Volatile, 5),
     "rt/monitor/status": ("std_msgs::msg::dds_::String_", Policy.Reliability.Reliable, Policy.Durability.TransientLocal, 1),
+    # Parameter services (rclpy's qos_profile_parameters) in rmw_cyclonedds' naming.
+    "rq/robot/planner/set_parametersRequest": (
+        "rcl_interfaces::srv::dds_::SetParameters_Request_", Policy.Reliability.Reliable, Policy.Durability.Volatile, 1000,
+    ),
 }
+EXPECTED_WRITERS.update({
+    "rr/robot/planner/get_parametersReply": (
+        "rcl_interfaces::srv::dds_::GetParameters_Response_", Policy.Reliability.Reliable, Policy.Durability.Volatile, 1000,
+    ),
+    # /rosout as rcl creates it: reliable, transient local, keep-last 1000.
+    "rt/rosout": ("rcl_interfaces::msg::dds_::Log_", Policy.Reliability.Reliable, Policy.Durability.TransientLocal, 1000),
+})
+PARAMETER_SERVICES = ("get_parameters", "get_parameter_types", "set_parameters", "set_parameters_atomically",
+                      "list_parameters", "describe_parameters")
 
 
 def _ros_type(dds_type: str) -> str:
@@ -115,6 +128,7 @@ def remote_graph():
                 time.sleep(0.05)
                 writers, subs = seen()
             participants = {s.key: s for s in alive("participants")}
+            topics_by_gid = {s.key.bytes: s.topic_name for kind in ("writers", "readers") for s in alive(kind)}
 
             # ros_discovery_info, read raw and decoded by rosbags (not by our own classes).
             info_type = messages.message_class(DISCOVERY_TYPE)
@@ -131,7 +145,8 @@ def remote_graph():
                 if graph is not None and len(graph.node_entities_info_seq) == 2:
                     break
                 time.sleep(0.05)
-            yield {"writers": writers, "readers": subs, "participants": participants, "graph": graph}
+            yield {"writers": writers, "readers": subs, "participants": participants, "graph": graph,
+                   "topics_by_gid": topics_by_gid}
             delete_entity(info_reader)
             for reader in readers.values():
                 delete_entity(reader)
@@ -196,7 +211,19 @@ def test_ros_discovery_info_lists_nodes_and_gids(remote_graph):
         return {bytes(g.data) for g in seq}
 
     planner, monitor = nodes[("/robot", "planner")], nodes[("/", "monitor")]
-    assert gids(planner.writer_gid_seq) == {writers["rt/robot/cmd"].key.bytes, writers["rt/model"].key.bytes}
-    assert gids(planner.reader_gid_seq) == {readers["rt/robot/state"].key.bytes}
-    assert gids(monitor.reader_gid_seq) == {readers["rt/monitor/status"].key.bytes}
-    assert gids(monitor.writer_gid_seq) == set()
+    topics = remote_graph["topics_by_gid"]
+
+    def topic_names(seq):
+        return sorted(topics[bytes(g.data)] for g in seq)
+
+    # Each node: its own endpoints, its /rosout writer and its six parameter services.
+    def services(fqn, suffix):
+        return [f"{'rr' if suffix == 'Reply' else 'rq'}{fqn}/{name}{suffix}" for name in PARAMETER_SERVICES]
+
+    assert writers["rt/robot/cmd"].key.bytes in gids(planner.writer_gid_seq)
+    assert topic_names(planner.writer_gid_seq) == sorted(
+        ["rt/robot/cmd", "rt/model", "rt/rosout", *services("/robot/planner", "Reply")])
+    assert readers["rt/robot/state"].key.bytes in gids(planner.reader_gid_seq)
+    assert topic_names(planner.reader_gid_seq) == sorted(["rt/robot/state", *services("/robot/planner", "Request")])
+    assert topic_names(monitor.reader_gid_seq) == sorted(["rt/monitor/status", *services("/monitor", "Request")])
+    assert topic_names(monitor.writer_gid_seq) == sorted(["rt/rosout", *services("/monitor", "Reply")])

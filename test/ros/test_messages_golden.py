@@ -68,6 +68,15 @@ REQUIRED_TYPES = [
     "rmw_dds_common/msg/ParticipantEntitiesInfo",
     "rmw_dds_common/msg/NodeEntitiesInfo",
     "rmw_dds_common/msg/Gid",
+    # /rosout and the parameter services
+    "rcl_interfaces/msg/Log",
+    "rcl_interfaces/msg/Parameter",
+    "rcl_interfaces/msg/ParameterValue",
+    "rcl_interfaces/msg/ParameterDescriptor",
+    "rcl_interfaces/msg/SetParametersResult",
+    "rcl_interfaces/msg/ListParametersResult",
+    "rcl_interfaces/msg/FloatingPointRange",
+    "rcl_interfaces/msg/IntegerRange",
 ]
 INSTANCES_PER_TYPE = 6
 CDR_LE_HEADER = b"\x00\x01\x00\x00"
