@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 import weakref
 from typing import Any, Callable
 
@@ -28,6 +29,8 @@ from mbrl_ros.ros.runtime.task import Future
 
 #: Bytes of the request header after the CDR encapsulation header.
 REQUEST_HEADER_SIZE = 16
+#: Longest wait for a matched reply reader before a reply is sent anyway (rmw_cyclonedds: 100 ms).
+REPLY_MATCH_WAIT_S = 0.1
 
 qos_profile_services_default = QoSProfile(depth=10)
 
@@ -118,7 +121,15 @@ class Service:
         self.send_response(response, (guid, seq))
 
     def send_response(self, response: Any, header: tuple[int, int]) -> None:
-        """Send ``response`` for the request identified by ``header`` = (client id, sequence)."""
+        """Send ``response`` for the request identified by ``header`` = (client id, sequence).
+
+        As rmw_cyclonedds' ``rmw_send_response`` does, wait up to 100 ms for a reply reader to
+        be matched: a client's request can arrive before its reply reader is discovered, and a
+        volatile reply sent then would be lost.
+        """
+        deadline = time.monotonic() + REPLY_MATCH_WAIT_S
+        while self._reply_writer.get_subscription_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
         self._reply_writer.publish(pack(header[0], header[1], response))
 
     def destroy(self) -> None:
@@ -167,8 +178,6 @@ class Client:
 
     def wait_for_service(self, timeout_sec: float | None = None) -> bool:
         """Block until :meth:`service_is_ready` (True) or ``timeout_sec`` passed (False)."""
-        import time
-
         deadline = None if timeout_sec is None else time.monotonic() + timeout_sec
         while not self.service_is_ready():
             if deadline is not None and time.monotonic() >= deadline:
