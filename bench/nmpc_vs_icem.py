@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -35,6 +37,8 @@ from mbrl_ros.learning.loop import run_episode, run_learning  # noqa: E402
 from mbrl_ros.learning.run_config import resolve_run_parameters  # noqa: E402
 from mbrl_ros.models.ensemble import EnsembleDynamics  # noqa: E402
 from mbrl_ros.planning import TrajectoryObjective, make_planner  # noqa: E402
+from mbrl_ros.planning.casadi_models import torch_ensemble_of  # noqa: E402
+from mbrl_ros.planning.nmpc import NMPCPlanner  # noqa: E402
 from mbrl_ros.tasks import make_task  # noqa: E402
 
 
@@ -46,20 +50,56 @@ def learn_model(task_name: str, episodes: int, seed: int, threads: int, override
                        model_config=params.section("pets_ensemble"),
                        on_episode=lambda r: print(f"# learn episode {r.episode} ({r.kind}): return "
                                                   f"{r.episode_return:.1f}, {r.episode_seconds:.0f} s", flush=True))
-    report = run.model.fit(*run.data.arrays(), seed=seed + episodes)  # the last episode's data too
+    model = torch_ensemble_of(run.model)  # the torch ensemble behind an ORT planning wrapper
+    report = model.fit(*run.data.arrays(), seed=seed + episodes)  # the last episode's data too
     print(f"# final fit on {run.data.size} transitions: {report.epochs} epochs, elite holdout mse "
           f"{np.mean([report.holdout_mse[i] for i in report.elites]):.4f}", flush=True)
-    return run.model
+    return model
 
 
-def run_planner(name: str, task, model, seed: int, horizon: int, planner_config: dict) -> dict:
+def make_nmpc(task, model, seed: int, horizon: int, planner_config: dict, icem_config: dict):
+    """nmpc with icem (the task's icem config, same objective) as its fallback; timed build."""
     objective = TrajectoryObjective(model, task.reward, generator=torch.Generator().manual_seed(seed))
-    planner = make_planner(name, planner_config, action_low=task.spec.action_low,
-                           action_high=task.spec.action_high, horizon=horizon, objective=objective, seed=seed)
-    times, iterations, statuses = [], [], collections.Counter()
+    bounds = dict(action_low=task.spec.action_low, action_high=task.spec.action_high, horizon=horizon,
+                  objective=objective, seed=seed)
+    fallback = make_planner("icem", icem_config, **bounds)
+    start = time.perf_counter()
+    planner = NMPCPlanner(planner_config, bounds.pop("action_low"), bounds.pop("action_high"), horizon,
+                          objective, seed=seed, fallback_planner=fallback)
+    return planner, time.perf_counter() - start
+
+
+def setup_report(planner: NMPCPlanner, seconds: float) -> dict:
+    """Distillation and NLP build (codegen, compile, cache) of a constructed nmpc, kept apart from solving."""
+    builds = []
+    for build in planner.build_reports:
+        row = {k: v for k, v in build.items() if k != "compiled"}
+        compiled = build.get("compiled")
+        if compiled is not None:
+            row.update(cached=compiled.cached, codegen_seconds=compiled.codegen_seconds,
+                       compile_seconds=compiled.compile_seconds, source_bytes=compiled.source_bytes,
+                       library=str(compiled.library))
+        builds.append(row)
+    distills = [dataclasses.asdict(r) for r in planner.distill_reports]
+    return {"construct_seconds": seconds, "builds": builds, "distillations": distills}
+
+
+def run_planner(name: str, task, model, seed: int, horizon: int, planner_config: dict,
+                icem_config: dict) -> dict:
+    setup = None
+    if name == "nmpc":
+        planner, seconds = make_nmpc(task, model, seed, horizon, planner_config, icem_config)
+        setup = setup_report(planner, seconds)
+    else:
+        objective = TrajectoryObjective(model, task.reward, generator=torch.Generator().manual_seed(seed))
+        planner = make_planner(name, planner_config, action_low=task.spec.action_low,
+                               action_high=task.spec.action_high, horizon=horizon, objective=objective, seed=seed)
+    times, cpu_times, iterations, statuses = [], [], [], collections.Counter()
 
     def act(obs):
+        cpu = time.thread_time()
         result = planner.plan(obs)
+        cpu_times.append(time.thread_time() - cpu)
         times.append(result.seconds)
         iterations.append(result.iterations)
         if name == "nmpc":
@@ -72,9 +112,12 @@ def run_planner(name: str, task, model, seed: int, horizon: int, planner_config:
     row = {"planner": name, "seed": seed, "return": float(episode_return), "steps": len(times),
            "p50_ms": float(np.median(times) * 1e3), "p99_ms": float(np.percentile(times, 99) * 1e3),
            "max_ms": float(np.max(times) * 1e3), "mean_iterations": float(np.mean(iterations)),
-           "episode_seconds": time.perf_counter() - start, "plan_ms": [t * 1e3 for t in times]}
+           "cpu_p50_ms": float(np.median(cpu_times) * 1e3), "cpu_p99_ms": float(np.percentile(cpu_times, 99) * 1e3),
+           "episode_seconds": time.perf_counter() - start, "plan_ms": [t * 1e3 for t in times],
+           "plan_cpu_ms": [t * 1e3 for t in cpu_times]}
     if name == "nmpc":
-        row.update(solver_failures=planner.solver_failures, statuses=dict(statuses))
+        row.update(solver_failures=planner.solver_failures, fallbacks=dict(planner.fallbacks),
+                   statuses=dict(statuses), setup=setup)
     return row
 
 
@@ -118,29 +161,55 @@ def main() -> int:
           f"{cfg.ensemble_size} x {cfg.hidden_layers}x{cfg.hidden_units} {cfg.activation}, elites "
           f"{model.elites.tolist()}, {model.num_particles} particles ({cfg.propagation}) for icem")
 
+    icem_config = resolve_run_parameters(args.task, "icem", overrides=args.param).section("icem")
     rows = []
     for seed in args.seeds:
         for name in args.planners:
             pcfg = resolve_run_parameters(args.task, name, overrides=args.param).section(name)
-            row = run_planner(name, task, model, seed, horizon, pcfg)
+            row = run_planner(name, task, model, seed, horizon, pcfg, icem_config)
             row["config"] = pcfg
             rows.append(row)
-            extra = (f" iters {row['mean_iterations']:.1f} failures {row['solver_failures']} {row['statuses']}"
-                     if name == "nmpc" else f" iters {row['mean_iterations']:.1f}")
+            extra = f" iters {row['mean_iterations']:.1f}"
+            if name == "nmpc":
+                setup = row["setup"]
+                compiles = ", ".join(f"{b['codegen']} {b['solver']} codegen {b.get('codegen_seconds', 0):.2f} s "
+                                     f"compile {b.get('compile_seconds', 0):.1f} s cached {b.get('cached')}"
+                                     for b in setup["builds"])
+                distills = ", ".join(f"{d['seconds']:.1f} s rel. rmse {max(d['relative_rmse']):.3f}"
+                                     for d in setup["distillations"])
+                print(f"# nmpc setup (not in plan times): {setup['construct_seconds']:.1f} s; build: {compiles}; "
+                      f"distillation: {distills or 'none'}", flush=True)
+                extra += (f" failures {row['solver_failures']} fallbacks {row['fallbacks']} {row['statuses']}")
             print(f"{name:6s} seed {seed}: return {row['return']:7.1f}  plan p50 {row['p50_ms']:8.1f} ms  "
-                  f"p99 {row['p99_ms']:8.1f} ms  ({row['episode_seconds']:.0f} s){extra}", flush=True)
-    print(f"{'planner':8s} {'p50 ms':>9s} {'p99 ms':>9s} {'mean return':>12s}  returns per seed (plan times "
-          f"pooled over all seeds)")
+                  f"p99 {row['p99_ms']:8.1f} ms  (cpu p50 {row['cpu_p50_ms']:.1f} p99 {row['cpu_p99_ms']:.1f}) "
+                  f"({row['episode_seconds']:.0f} s){extra}", flush=True)
+    print(f"{'planner':8s} {'p50 ms':>9s} {'p99 ms':>9s} {'cpu p50':>9s} {'cpu p99':>9s} {'mean return':>12s}  "
+          f"returns per seed (plan times pooled over all seeds)")
     summary = []
     for name in args.planners:
         mine = [r for r in rows if r["planner"] == name]
         pooled = np.concatenate([r["plan_ms"] for r in mine])  # every plan of every seed
+        pooled_cpu = np.concatenate([r["plan_cpu_ms"] for r in mine])
         times_p50, times_p99 = float(np.median(pooled)), float(np.percentile(pooled, 99))
+        cpu_p50, cpu_p99 = float(np.median(pooled_cpu)), float(np.percentile(pooled_cpu, 99))
         returns = [r["return"] for r in mine]
-        summary.append({"planner": name, "p50_ms": times_p50, "p99_ms": times_p99, "returns": returns,
-                        "mean_return": float(np.mean(returns)), "plans": int(pooled.size)})
-        print(f"{name:8s} {times_p50:9.1f} {times_p99:9.1f} {np.mean(returns):12.1f}  "
+        entry = {"planner": name, "p50_ms": times_p50, "p99_ms": times_p99, "cpu_p50_ms": cpu_p50,
+                 "cpu_p99_ms": cpu_p99, "returns": returns, "mean_return": float(np.mean(returns)),
+                 "plans": int(pooled.size)}
+        if name == "nmpc":
+            entry["fallbacks"] = int(sum(sum(r["fallbacks"].values()) for r in mine))
+            entry["solver_failures"] = int(sum(r["solver_failures"] for r in mine))
+        summary.append(entry)
+        print(f"{name:8s} {times_p50:9.1f} {times_p99:9.1f} {cpu_p50:9.1f} {cpu_p99:9.1f} {np.mean(returns):12.1f}  "
               + " ".join(f"{r:.1f}" for r in returns))
+    by_name = {e["planner"]: e for e in summary}
+    if "nmpc" in by_name and "icem" in by_name:
+        nmpc, icem = by_name["nmpc"], by_name["icem"]
+        ratio = nmpc["mean_return"] / icem["mean_return"] if icem["mean_return"] else float("nan")
+        print(f"# nmpc / icem mean return {ratio:.3f}; nmpc fallbacks {nmpc['fallbacks']} of {nmpc['plans']} "
+              f"plans; goal: p50 <= 20 ms {'met' if nmpc['p50_ms'] <= 20 else 'NOT met'}, p99 <= 50 ms "
+              f"{'met' if nmpc['p99_ms'] <= 50 else 'NOT met'}, return within 10% "
+              f"{'met' if ratio >= 0.9 else 'NOT met'} (loadavg_1m now {os.getloadavg()[0]:.2f})")
     print(f"# total {time.perf_counter() - t0:.0f} s")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -21,10 +21,12 @@ The oracle (the true simulator) has no closed form and is not supported.
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Callable, Hashable
 
 import casadi
 import numpy as np
+import torch
 
 from mbrl_ros.models.ensemble import EnsembleDynamics
 from mbrl_ros.models.linear import LinearModel
@@ -233,3 +235,215 @@ def ensemble_mean_function(model: EnsembleDynamics) -> casadi.Function:
 def linear_function(model: LinearModel) -> casadi.Function:
     """``f(x, u) -> A x + B u + c`` with the model's matrices."""
     return bind_parameters(linear_dynamics(model), "linear")
+
+
+# -- distilled mean network ------------------------------------------------------------------------
+def parameter_count(dyn: CasadiDynamics) -> int:
+    """Numbers in the model's parameter inputs (a 5 x 3x200 ensemble's mean: ~4e5)."""
+    return int(sum(rows * cols for rows, cols in dyn.parameter_shapes))
+
+
+def torch_ensemble_of(model) -> EnsembleDynamics | None:
+    """The torch :class:`EnsembleDynamics` behind ``model`` (itself, or the one an ORT wrapper trains)."""
+    if isinstance(model, EnsembleDynamics):
+        return model
+    inner = getattr(model, "ensemble", None)
+    return inner if isinstance(inner, EnsembleDynamics) else None
+
+
+def weights_fingerprint(module) -> tuple:
+    """Changes whenever a weight or buffer of the torch ``module`` is written (without reading them).
+
+    Each tensor's storage address and autograd version counter: optimizer steps, ``copy_`` and
+    ``load_state_dict`` bump the counter, assigning a new tensor changes the address. Costs ~10 us
+    for an ensemble where comparing its 4e5 numbers costs milliseconds per plan.
+    """
+    tensors = list(module.parameters()) + list(module.buffers())
+    return tuple((t.data_ptr(), t._version) for t in tensors) + (
+        bool(getattr(module, "trained", True)), tuple(getattr(module, "elites", torch.zeros(0)).tolist()))
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillReport:
+    """How well the distilled network matches the ensemble mean (on fresh samples of the same spread).
+
+    Attributes:
+        seconds: wall time of sampling, teacher evaluation and fitting.
+        samples: training inputs drawn.
+        steps: Adam steps taken.
+        rmse: per observation entry, root mean squared error of the predicted change in normalized
+            units (the ensemble's target standard deviations); 0 for constant entries (target scale 0).
+        relative_rmse: ``rmse`` / the teacher's own output std per entry (0 for constant entries).
+    """
+
+    seconds: float
+    samples: int
+    steps: int
+    rmse: tuple[float, ...]
+    relative_rmse: tuple[float, ...]
+
+
+class DistilledEnsembleMean:
+    """A small MLP fitted to an ensemble's elite-mean network, for NMPC when the ensemble is too big.
+
+    The student reuses the teacher's input encoding (``(sin, cos)`` of angles) and normalizers, and
+    predicts the teacher's normalized mean change ``mean_e net_e(z)`` from the normalized input
+    ``z``: ``x' = x + student(z) * target_scale + target_mean``. Its training inputs approximate the
+    data's distribution by what the teacher's input normalizer recorded of it: non-angle entries
+    Gaussian with the data's mean and ``spread`` times its std per entry, angles uniform on
+    ``[-pi, pi)``, actions uniform within the planner's bounds (the optimizer explores all of them).
+    Fitted by Adam on MSE, minibatches of 512, cosine-decayed learning rate; the teacher's outputs
+    are computed once per fit.
+
+    Args:
+        teacher: the trained ensemble.
+        action_low, action_high: ``(A,)`` bounds the actions are sampled in.
+        hidden_units, hidden_layers, activation: the student's shape (activation: silu, tanh, relu).
+        samples, steps, spread, seed: see above.
+    """
+
+    def __init__(self, teacher: EnsembleDynamics, action_low, action_high, *, hidden_units: int = 16,
+                 hidden_layers: int = 2, activation: str = "silu", samples: int = 20000, steps: int = 3000,
+                 spread: float = 2.0, seed: int = 0):
+        if activation not in _CASADI_ACTIVATIONS:
+            raise ValueError(f"distilled activation must be one of {sorted(_CASADI_ACTIVATIONS)}, got {activation!r}")
+        self.teacher = teacher
+        self.obs_dim, self.act_dim = teacher.obs_dim, teacher.act_dim
+        self.angle_indices = tuple(teacher.angle_indices)
+        self.action_low = np.asarray(action_low, dtype=np.float64).reshape(-1)
+        self.action_high = np.asarray(action_high, dtype=np.float64).reshape(-1)
+        self.hidden_units, self.hidden_layers, self.activation = int(hidden_units), int(hidden_layers), activation
+        self.samples, self.steps, self.spread, self.seed = int(samples), int(steps), float(spread), int(seed)
+        sizes = [teacher.input_dim] + [self.hidden_units] * self.hidden_layers + [self.obs_dim]
+        self.layout = list(zip(sizes, sizes[1:]))
+        activations = {"silu": torch.nn.SiLU, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
+        generator_state = torch.random.get_rng_state()
+        torch.manual_seed(self.seed)
+        modules: list[torch.nn.Module] = []
+        for k, (fan_in, fan_out) in enumerate(self.layout):
+            modules.append(torch.nn.Linear(fan_in, fan_out, dtype=torch.float64))
+            if k < len(self.layout) - 1:
+                modules.append(activations[activation]())
+        torch.random.set_rng_state(generator_state)
+        self.net = torch.nn.Sequential(*modules)
+        self.report: DistillReport | None = None
+        self.teacher_fingerprint: tuple | None = None
+        self._normalizers: list[np.ndarray] | None = None
+
+    # -- data ---------------------------------------------------------------
+    def _inputs(self, n: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        t = self.teacher
+        mean = t.input_norm.mean.detach().cpu().double().numpy()
+        std = t.input_norm.std.detach().cpu().double().numpy()
+        other = [i for i in range(self.obs_dim) if i not in self.angle_indices]
+        obs = np.empty((n, self.obs_dim))
+        obs[:, other] = mean[: len(other)] + self.spread * std[: len(other)] * rng.standard_normal((n, len(other)))
+        obs[:, list(self.angle_indices)] = rng.uniform(-np.pi, np.pi, (n, len(self.angle_indices)))
+        action = rng.uniform(self.action_low, self.action_high, (n, self.act_dim))
+        return torch.from_numpy(obs), torch.from_numpy(action)
+
+    @torch.no_grad()
+    def _targets(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(z, normalized elite-mean change)`` for raw inputs (float64)."""
+        t = self.teacher
+        elites = t.elites
+        chunks = []
+        for start in range(0, obs.shape[0], 4096):  # bounded memory: (E, 4096, 200) activations
+            o, a = obs[start:start + 4096].float(), action[start:start + 4096].float()
+            next_obs, _ = t.predict(o, a)
+            chunks.append((next_obs[elites].mean(0) - o).double())
+        delta = torch.cat(chunks)
+        target = (delta - t.target_norm.mean.double()) / t.target_norm.std.double()
+        z = t.input_norm.normalize(t.model_inputs(obs.float(), action.float())).double()
+        return z, target
+
+    # -- fit ------------------------------------------------------------------
+    def fit(self) -> DistillReport:
+        """Fit the student to the teacher's current weights (deterministic given ``seed``)."""
+        if not self.teacher.trained:
+            raise RuntimeError("the ensemble has not been trained (call fit) or loaded yet: nothing to distill")
+        start = time.perf_counter()
+        fingerprint = weights_fingerprint(self.teacher)
+        rng = np.random.default_rng(self.seed)
+        z, target = self._targets(*self._inputs(self.samples, rng))
+        z_test, target_test = self._targets(*self._inputs(max(1000, self.samples // 10), rng))
+        generator = torch.Generator().manual_seed(self.seed)
+        optimizer = torch.optim.Adam(self.net.parameters(), lr=3e-3)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(self.steps, 1))
+        batch = min(512, z.shape[0])
+        with torch.enable_grad():
+            for _ in range(self.steps):
+                rows = torch.randint(0, z.shape[0], (batch,), generator=generator)
+                loss = torch.nn.functional.mse_loss(self.net(z[rows]), target[rows])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+        with torch.no_grad():
+            error = self.net(z_test) - target_test
+        # Constant entries (target scale 0) are multiplied by 0 in the prediction: their error is moot.
+        used = self.teacher.target_norm.scale.double() > 0
+        rmse = torch.where(used, error.pow(2).mean(0).sqrt(), torch.zeros(()))
+        spread = target_test.std(0)
+        relative = torch.where(used & (spread > 1e-9), rmse / spread.clamp_min(1e-9), torch.zeros_like(rmse))
+        self.report = DistillReport(time.perf_counter() - start, int(z.shape[0]), self.steps,
+                                    tuple(rmse.tolist()), tuple(relative.tolist()))
+        self.teacher_fingerprint = fingerprint
+        t = self.teacher
+        self._normalizers = [v.detach().cpu().double().numpy().reshape(-1, 1) for v in (
+            t.input_norm.mean, t.input_norm.std, t.target_norm.scale, t.target_norm.mean)]
+        return self.report
+
+    def stale(self) -> bool:
+        """True when the teacher's weights changed since the last :meth:`fit` (or it was never fitted)."""
+        return self.teacher_fingerprint != weights_fingerprint(self.teacher)
+
+    @torch.no_grad()
+    def predict(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Next observation ``(N, O)`` from ``obs (N, O)``, ``action (N, A)`` (float64)."""
+        t = self.teacher
+        obs, action = torch.as_tensor(obs, dtype=torch.float64), torch.as_tensor(action, dtype=torch.float64)
+        z = t.input_norm.normalize(t.model_inputs(obs.float(), action.float())).double()
+        return obs + self.net(z) * t.target_norm.scale.double() + t.target_norm.mean.double()
+
+    # -- CasADi -----------------------------------------------------------
+    def to_casadi(self) -> CasadiDynamics:
+        """The student as :class:`CasadiDynamics`: an MX step of dense matrix products.
+
+        MX, so that the planner decides whether to expand it to scalar SX code (fast for a 2x16
+        network) or keep one matrix-product loop per layer (the scalar code of a 2x64 network's
+        second derivatives is megabytes that take gcc minutes to compile). Parameter inputs: input mean and std, target scale and mean,
+        then per layer the weight ``(out, in)`` and bias ``(out, 1)``.
+        """
+        n_obs, n_act = self.obs_dim, self.act_dim
+        act = _CASADI_ACTIVATIONS[self.activation]
+        x, u = casadi.MX.sym("x", n_obs), casadi.MX.sym("u", n_act)
+        n_in = self.layout[0][0]
+        params = [casadi.MX.sym("input_mean", n_in), casadi.MX.sym("input_std", n_in),
+                  casadi.MX.sym("target_scale", n_obs), casadi.MX.sym("target_mean", n_obs)]
+        angles = list(self.angle_indices)
+        others = [i for i in range(n_obs) if i not in angles]
+        parts = [x[others]] if others else []
+        if angles:
+            parts += [casadi.sin(x[angles]), casadi.cos(x[angles])]
+        h = (casadi.vertcat(*parts, u) - params[0]) / params[1]
+        for k, (fan_in, fan_out) in enumerate(self.layout):
+            weight, bias = casadi.MX.sym(f"w{k}", fan_out, fan_in), casadi.MX.sym(f"b{k}", fan_out)
+            params += [weight, bias]
+            h = casadi.mtimes(weight, h) + bias
+            if k < len(self.layout) - 1:
+                h = act(h)
+        x_next = x + h * params[2] + params[3]
+        function = casadi.Function("distilled_mean_step", [x, u, *params], [x_next])
+        linears = [m for m in self.net if isinstance(m, torch.nn.Linear)]
+
+        def parameters() -> list[np.ndarray]:
+            if self._normalizers is None:
+                raise RuntimeError("the distilled network has not been fitted yet (call fit)")
+            values = list(self._normalizers)
+            for linear in linears:
+                values += [linear.weight.detach().cpu().numpy(), linear.bias.detach().cpu().numpy().reshape(-1, 1)]
+            return values
+
+        structure = ("distilled_mean", n_obs, n_act, tuple(angles), tuple(self.layout), self.activation)
+        return CasadiDynamics(function, parameters, structure)

@@ -1,4 +1,4 @@
-"""Gradient-based nonlinear MPC: CasADi multiple shooting solved by IPOPT.
+"""Gradient-based nonlinear MPC: CasADi multiple shooting solved by IPOPT or SQP (qrqp), compiled to C.
 
 Bock and Plitt, "A multiple shooting algorithm for direct solution of optimal
 control problems", IFAC 1984; Waechter and Biegler, "On the implementation of
@@ -19,22 +19,36 @@ in the parameter vector ``p``; the NLP is built once per model structure and
 reused when the model is retrained or swapped for one of the same shape.
 ``r`` is the task's reward written with CasADi ops (see :func:`casadi_reward_of`).
 
-Warm start: the previous solution (states, actions and, optionally, multipliers)
-shifted by :meth:`shift`.
+Real time (issue 11): three things make a solve take milliseconds instead of seconds.
 
-Deadline: IPOPT's options are fixed when the solver is built, so a plan's deadline
-is not passed as ``max_cpu_time`` (a configured cap per plan) but enforced by an
-intermediate callback at the point where IPOPT checks its own time limit: between
-two iterations, stopping when the next one (estimated by the previous one) would
-end past the deadline. The iterate reached is returned with ``deadline_hit``; so
-is the iterate of a solve that reached ``max_iter`` or ``max_cpu_time``.
+* **Distillation** (``distill``): a learned ensemble's mean network is large (5 x 3x200: 4e5
+  numbers, ~0.6 s per IPOPT iteration in CasADi). Above ``distill_above_parameters`` the planner
+  fits a small MLP to it (:class:`~mbrl_ros.planning.casadi_models.DistilledEnsembleMean`) and
+  plans on that; it refits when the ensemble's weights change (:attr:`NMPCPlanner.distill_reports`).
+* **Code generation** (``codegen``): the NLP's functions (objective, constraints, Jacobian,
+  Lagrangian Hessian) are generated as C, compiled with the system compiler and cached by a hash
+  of the source (:mod:`mbrl_ros.planning.casadi_compile`); retraining does not recompile.
+* **Warm start and a time cap**: the previous solution (states, actions and, optionally,
+  multipliers) shifted by :meth:`shift`; each solve stops at ``max_solve_time`` or the plan's
+  deadline, whichever is first.
 
-Failures (IPOPT error statuses, non-finite numbers) return the warm start (the
-shifted previous plan, or mid-range actions after a reset) and count in
-``solver_failures``; the returned actions are always finite.
+Deadline: solver options are fixed when the solver is built, so a plan's deadline is enforced
+by an intermediate callback at the point where IPOPT checks its own time limit: between two
+iterations, stopping when the next one (estimated by the previous one) would end past the
+deadline. The iterate reached is returned with ``deadline_hit``; so is the iterate of a solve
+that reached ``max_iter`` or a time cap, when it meets the dynamics (``feasibility_tol``) and at
+least one iteration was done.
+
+Fallback: a failure (solver error status, non-finite numbers; counted in ``solver_failures``) or a
+time-out whose iterate is not usable hands the plan to the sampling planner named by
+``fallback`` (icem by default), warm-started from the shifted NMPC plan and given what is left of
+the deadline; both are counted in :attr:`NMPCPlanner.fallbacks`. With ``fallback: none`` the warm
+start itself (the shifted previous plan, or the nominal actions after a reset) is returned. The
+returned actions are always finite.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import time
 from typing import Callable
@@ -44,8 +58,10 @@ import numpy as np
 import torch
 
 from mbrl_ros.config import param
-from mbrl_ros.planning.base import PLANNERS, Planner
-from mbrl_ros.planning.casadi_models import CasadiDynamics, casadi_dynamics
+from mbrl_ros.planning.base import PLANNERS, Planner, make_planner
+from mbrl_ros.planning.casadi_compile import CompileError, compiled_nlpsol, find_compiler
+from mbrl_ros.planning.casadi_models import (CasadiDynamics, DistilledEnsembleMean, DistillReport, casadi_dynamics,
+                                             parameter_count, torch_ensemble_of, weights_fingerprint)
 
 #: ``reward(obs (O,1), action (A,1), next_obs (O,1)) -> scalar`` built from CasADi ops (SX or MX).
 CasadiReward = Callable[[object, object, object], object]
@@ -55,8 +71,15 @@ CasadiReward = Callable[[object, object, object], object]
 #: expansion would take seconds to build and run 3-4x slower.
 EXPAND_MAX_PARAMETERS = 5000
 
-#: IPOPT statuses of a solve stopped by its iteration or time cap (not a failure).
-BUDGET_STATUSES = ("Maximum_Iterations_Exceeded", "Maximum_CpuTime_Exceeded", "Maximum_WallTime_Exceeded")
+#: The same bound when the NLP is compiled: the scalar code of an expanded network's second
+#: derivatives grows with its size (2x16 distilled, 470 parameters: 1.6 MB of C, 0.3 ms per
+#: Lagrangian Hessian on cartpole, H 20; 2x64, 4900 parameters: 15 MB, which gcc did not compile
+#: in 5 minutes), while MX keeps one matrix-product loop per layer.
+EXPAND_MAX_PARAMETERS_COMPILED = 1000
+
+#: Solver statuses of a solve stopped by its iteration or time cap (not a failure).
+BUDGET_STATUSES = ("Maximum_Iterations_Exceeded", "Maximum_CpuTime_Exceeded", "Maximum_WallTime_Exceeded",
+                   "User_Requested_Stop")
 
 
 class UnsupportedRewardError(TypeError):
@@ -65,12 +88,17 @@ class UnsupportedRewardError(TypeError):
 
 @dataclasses.dataclass(frozen=True)
 class NMPCConfig:
-    """IPOPT and cost settings of ``nmpc``."""
+    """Solver, cost, compilation, distillation and fallback settings of ``nmpc``."""
 
-    max_iter: int = param(100, "IPOPT iteration cap per plan (max_iter)", low=1, high=100000)
-    tol: float = param(1e-6, "IPOPT convergence tolerance (tol)", low=1e-14, high=1.0)
-    max_cpu_time: float = param(10.0, "IPOPT CPU-time cap per plan in s (max_cpu_time); a plan deadline "
-                                "stops the solver earlier", low=1e-3, high=1e6)
+    solver: str = param("ipopt", "NLP solver: ipopt (interior point, MUMPS) or sqpmethod (SQP with CasADi's "
+                        "qrqp active-set QP solver, Hessian regularized to be convex)",
+                        choices=("ipopt", "sqpmethod"))
+    max_iter: int = param(100, "solver iteration cap per plan (max_iter)", low=1, high=100000)
+    tol: float = param(1e-6, "convergence tolerance (IPOPT tol; sqpmethod tol_pr and tol_du)", low=1e-14, high=1.0)
+    max_solve_time: float = param(1.0, "wall-clock cap per solve in s (a plan deadline stops it earlier); the "
+                                  "solver stops between iterations when the next would end past it",
+                                  low=1e-6, high=1e6)
+    max_cpu_time: float = param(10.0, "IPOPT CPU-time cap per plan in s (max_cpu_time)", low=1e-3, high=1e6)
     linear_solver: str = param("mumps", "IPOPT linear solver (ma27/ma57/... need the HSL library)",
                                choices=("mumps", "ma27", "ma57", "ma77", "ma86", "ma97"))
     hessian_approximation: str = param("exact", "exact second derivatives, or limited-memory (L-BFGS: "
@@ -78,12 +106,45 @@ class NMPCConfig:
                                        choices=("exact", "limited-memory"))
     action_rate_weight: float = param(0.0, "weight of sum_h |(u_h - u_{h-1}) / half_range|^2 in the cost",
                                       low=0.0, high=1e6)
-    warm_start_duals: bool = param(True, "also warm-start IPOPT's multipliers from the shifted previous "
-                                   "solution and start at a small barrier parameter (warm_start_init_point, "
-                                   "mu_init 1e-4): 4-6 instead of 11-15 iterations per plan on cartpole")
-    expand: bool = param(True, f"expand small MX dynamics (<= {EXPAND_MAX_PARAMETERS} parameters) to SX "
-                         "scalar graphs; large networks keep MX matrix products")
-    print_level: int = param(0, "IPOPT print_level (0 silent, 5 per-iteration log)", low=0, high=12)
+    warm_start_duals: bool = param(True, "also warm-start the multipliers from the shifted previous solution "
+                                   "(IPOPT: warm_start_init_point and mu_init 1e-4): 4-6 instead of 11-15 "
+                                   "IPOPT iterations per plan on cartpole")
+    expand: bool = param(True, f"expand small MX dynamics (<= {EXPAND_MAX_PARAMETERS} parameters, "
+                         f"<= {EXPAND_MAX_PARAMETERS_COMPILED} when compiled) to SX scalar graphs; large "
+                         "networks keep MX matrix products")
+    print_level: int = param(0, "IPOPT print_level (0 silent, 5 per-iteration log); sqpmethod prints its "
+                             "iterations when > 0", low=0, high=12)
+    feasibility_tol: float = param(1e-3, "largest dynamics residual |f(x_h, u_h) - x_{h+1}| of a solve cut short "
+                                   "(time cap, deadline, iteration cap) whose plan is still used; above it the "
+                                   "fallback plans", low=0.0, high=1e6)
+    fallback_time: float = param(0.03, "time in s the fallback may plan after a solve timed out, when the "
+                                 "plan has no deadline of its own (with one, the fallback gets what is left of "
+                                 "it)", low=0.0, high=1e6)
+    fallback: str = param("icem", "registered sampling planner (with its default config) that plans when the "
+                          "solver fails or times out without a usable iterate; none: keep the shifted "
+                          "previous plan")
+    codegen: str = param("auto", "compile the NLP's functions to C with the system compiler, cached by a hash of "
+                         "the source: auto (when the compiler exists, else CasADi's interpreter), on (fail "
+                         "without it), off", choices=("auto", "on", "off"))
+    compiler: str = param("gcc", "C compiler for codegen")
+    compile_flags: str = param("-O1", "compiler flags for codegen (-O1: ~2x faster to compile than -O2 for "
+                               "the same speed on these straight-line functions)")
+    cache_dir: str = param("", "directory of compiled NLPs; empty: $MBRL_ROS_CASADI_CACHE, else "
+                           "~/.cache/mbrl_ros/casadi (never the repository)")
+    distill: str = param("auto", "plan on a small MLP fitted to a PETS ensemble's mean network: auto (when the "
+                         "mean network has more than distill_above_parameters numbers), always, never",
+                         choices=("auto", "always", "never"))
+    distill_above_parameters: int = param(20000, "size of the ensemble mean network above which auto distills",
+                                          low=0, high=10**9)
+    distill_hidden_units: int = param(16, "hidden units per layer of the distilled network", low=1, high=4096)
+    distill_hidden_layers: int = param(2, "hidden layers of the distilled network", low=1, high=16)
+    distill_activation: str = param("silu", "activation of the distilled network",
+                                    choices=("silu", "tanh", "relu"))
+    distill_samples: int = param(20000, "training inputs drawn for distillation", low=100, high=10**7)
+    distill_steps: int = param(3000, "Adam steps (minibatches of 512) per distillation", low=1, high=10**6)
+    distill_spread: float = param(2.0, "non-angle inputs are drawn with this many of the data's standard "
+                                  "deviations (the ensemble's input normalizer) around its mean",
+                                  low=0.01, high=100.0)
 
 
 def casadi_reward_of(reward_fn) -> CasadiReward:
@@ -166,19 +227,25 @@ class _DeadlineStop(casadi.Callback):
 
 @PLANNERS.register("nmpc")
 class NMPCPlanner(Planner):
-    """Multiple-shooting NMPC with IPOPT on the objective's model (see the module docstring).
+    """Multiple-shooting NMPC on the objective's model (see the module docstring).
 
     Args:
-        config, action_low, action_high, horizon, objective, device, seed: as :class:`Planner`;
-            ``objective`` must expose ``.model`` (a model :func:`casadi_dynamics` accepts; it may
-            be set later, before the first plan) and ``.reward_fn``.
+        config, action_low, action_high, horizon, objective, device, seed, nominal_action: as
+            :class:`Planner`; ``objective`` must expose ``.model`` (a model :func:`casadi_dynamics`
+            accepts; it may be set later, before the first plan) and ``.reward_fn``.
         casadi_reward: the reward in CasADi; default :func:`casadi_reward_of` ``(objective.reward_fn)``.
+        fallback_planner: the planner that plans when the solver fails or times out; default one
+            built by name from ``config.fallback`` with its default config on the same objective.
 
     Attributes:
-        solver_failures: plans that fell back to the warm start because IPOPT failed (error status or
-            non-finite numbers); such a plan reports ``predicted_return = -inf``.
-        last_status: IPOPT's return status of the latest plan, ``"deadline"`` when the deadline
-            stopped it, or why IPOPT was not called.
+        solver_failures: plans whose solve failed (error status or non-finite numbers).
+        fallbacks: plans handed to the fallback, by reason (``failure``, ``timeout``).
+        last_status: the solver's return status of the latest plan, ``"deadline"`` when the deadline
+            or ``max_solve_time`` stopped it, or why the solver was not called.
+        last_residual: largest dynamics residual of the latest solve cut short (0 when it converged).
+        build_reports: one dict per NLP build: seconds, and for codegen the
+            :class:`~mbrl_ros.planning.casadi_compile.CompiledNLP` (compile time, cache hit).
+        distill_reports: one :class:`~mbrl_ros.planning.casadi_models.DistillReport` per distillation.
 
     The NLP is built in the constructor when the objective already has a model, else at the first
     plan, and again only when a model of another structure is set.
@@ -187,7 +254,8 @@ class NMPCPlanner(Planner):
     Config = NMPCConfig
 
     def __init__(self, config, action_low, action_high, horizon, objective, *, device="cpu", seed=0,
-                 nominal_action=None, casadi_reward: CasadiReward | None = None):
+                 nominal_action=None, casadi_reward: CasadiReward | None = None,
+                 fallback_planner: Planner | None = None):
         self._states: np.ndarray | None = None
         self._lam_x: np.ndarray | None = None
         self._lam_g: np.ndarray | None = None
@@ -202,13 +270,25 @@ class NMPCPlanner(Planner):
         self._casadi_reward = casadi_reward
         self._low_np = self.low.cpu().double().numpy()
         self._high_np = self.high.cpu().double().numpy()
+        if fallback_planner is None and self.config.fallback != "none":
+            if self.config.fallback == "nmpc":
+                raise ValueError("nmpc: fallback must be a sampling planner (e.g. icem) or none, not nmpc")
+            fallback_planner = make_planner(self.config.fallback, {}, action_low=action_low,
+                                            action_high=action_high, horizon=horizon, objective=objective,
+                                            device=device, seed=seed, nominal_action=nominal_action)
+        self.fallback_planner = fallback_planner
         self.solver_failures = 0
+        self.fallbacks: collections.Counter = collections.Counter()
         self.last_status = "not solved yet"
+        self.last_residual = float("nan")
+        self.build_reports: list[dict] = []
+        self.distill_reports: list[DistillReport] = []
+        self._distilled: DistilledEnsembleMean | None = None
         self._model = None
         self._dyn: CasadiDynamics | None = None
         self._structure = None
         self._solver = None
-        self._params_np: np.ndarray | None = None
+        self._params_key = None
         self._params_dm: casadi.DM | None = None
         if getattr(objective, "model", None) is not None:
             self._use_model()  # build now: the first plan should not pay for it
@@ -220,9 +300,17 @@ class NMPCPlanner(Planner):
             return None
         return torch.as_tensor(self._states, dtype=torch.float32, device=self.device)
 
+    @property
+    def distilled(self) -> DistilledEnsembleMean | None:
+        """The small network NMPC plans on in place of the ensemble, or None (plans on the model itself)."""
+        return self._distilled
+
     # -- warm start -----------------------------------------------------
     def _after_reset(self) -> None:
         self._states = self._lam_x = self._lam_g = None
+        fallback = getattr(self, "fallback_planner", None)
+        if fallback is not None:
+            fallback.reset()
 
     def _after_shift(self, steps: int) -> None:
         if self._states is not None:
@@ -244,13 +332,37 @@ class NMPCPlanner(Planner):
             raise ValueError(f"nmpc: the CasADi reward must be a scalar, got shape {value.shape}")
         return casadi.Function("reward", [obs, act, nxt], [value], ["obs", "action", "next_obs"], ["reward"])
 
+    def _solver_options(self) -> tuple[str, dict]:
+        cfg = self.config
+        common = {"print_time": False, "error_on_fail": False, "calc_lam_p": False}
+        if cfg.solver == "ipopt":
+            ipopt = {"max_iter": cfg.max_iter, "tol": cfg.tol, "max_cpu_time": cfg.max_cpu_time,
+                     "max_wall_time": cfg.max_solve_time, "print_level": cfg.print_level, "sb": "yes",
+                     "linear_solver": cfg.linear_solver, "hessian_approximation": cfg.hessian_approximation}
+            if cfg.warm_start_duals:
+                ipopt.update({"warm_start_init_point": "yes", "warm_start_bound_push": 1e-6,
+                              "warm_start_mult_bound_push": 1e-6, "mu_init": 1e-4})
+            return "ipopt", {**common, "ipopt": ipopt}
+        verbose = cfg.print_level > 0
+        return "sqpmethod", {
+            **common, "qpsol": "qrqp", "max_iter": cfg.max_iter, "tol_pr": cfg.tol, "tol_du": cfg.tol,
+            "hessian_approximation": cfg.hessian_approximation, "print_header": verbose,
+            "print_iteration": verbose, "print_status": verbose,
+            # A learned model's Lagrangian Hessian is indefinite; qrqp needs a convex QP.
+            "convexify_strategy": "regularize" if cfg.hessian_approximation == "exact" else "NONE",
+            "qpsol_options": {"print_iter": False, "print_header": False, "print_info": False,
+                              "error_on_fail": False}}
+
     def _build(self, dyn: CasadiDynamics) -> None:
-        """Build the NLP and IPOPT solver for ``dyn``'s structure (once per structure)."""
+        """Build the NLP and solver for ``dyn``'s structure (once per structure)."""
+        begin = time.perf_counter()
         cfg = self.config
         o, a, h = dyn.obs_dim, self.act_dim, self.horizon
         step = dyn.function
-        n_p = sum(rows * cols for rows, cols in dyn.parameter_shapes)
-        if cfg.expand and step.is_a("MXFunction") and n_p <= EXPAND_MAX_PARAMETERS:
+        n_p = parameter_count(dyn)
+        compile_nlp = cfg.codegen == "on" or (cfg.codegen == "auto" and find_compiler(cfg.compiler) is not None)
+        expand_limit = EXPAND_MAX_PARAMETERS_COMPILED if compile_nlp else EXPAND_MAX_PARAMETERS
+        if cfg.expand and step.is_a("MXFunction") and n_p <= expand_limit:
             step = step.expand()
         # The parameters are data: without is_diff_in, CasADi's derivatives of the steps include
         # dense (O x P) Jacobian blocks for them, which cost seconds for an MLP ensemble.
@@ -262,7 +374,8 @@ class NMPCPlanner(Planner):
         p = casadi.MX.sym("p", n_p)
         params = dyn.split(p)  # sliced once per evaluation, shared by every step
         w = casadi.vertcat(casadi.vec(states), casadi.vec(actions))
-        # One call node per step: CasADi's Jacobian of these is about 2x cheaper than of step.map(h).
+        # One call node per step: CasADi's Jacobian of these is about 2x cheaper than of step.map(h),
+        # and generated C calls one compiled step (and derivative) function per node.
         predicted = casadi.horzcat(*[step(states[:, k], actions[:, k], *params) for k in range(h)])
         stage = reward.map(h)(states[:, :h], actions, states[:, 1:])
         total_reward = casadi.sum2(stage)
@@ -273,17 +386,23 @@ class NMPCPlanner(Planner):
             cost = cost + cfg.action_rate_weight * casadi.sumsqr(rate)
         constraints = casadi.vec(predicted - states[:, 1:])
         self._deadline_stop = _DeadlineStop(w.shape[0], constraints.shape[0], n_p)
-        options = {
-            "print_time": False, "error_on_fail": False, "calc_lam_p": False,
-            "iteration_callback": self._deadline_stop,
-            "ipopt": {"max_iter": cfg.max_iter, "tol": cfg.tol, "max_cpu_time": cfg.max_cpu_time,
-                      "print_level": cfg.print_level, "sb": "yes", "linear_solver": cfg.linear_solver,
-                      "hessian_approximation": cfg.hessian_approximation},
-        }
-        if cfg.warm_start_duals:
-            options["ipopt"].update({"warm_start_init_point": "yes", "warm_start_bound_push": 1e-6,
-                                     "warm_start_mult_bound_push": 1e-6, "mu_init": 1e-4})
-        self._solver = casadi.nlpsol("nmpc", "ipopt", {"x": w, "p": p, "f": cost, "g": constraints}, options)
+        plugin, options = self._solver_options()
+        nlp = {"x": w, "p": p, "f": cost, "g": constraints}
+        runtime = {"iteration_callback": self._deadline_stop}
+        report: dict = {"solver": plugin, "codegen": "off", "variables": int(w.shape[0]), "parameters": n_p}
+        self._solver = None
+        if compile_nlp:
+            try:
+                self._solver, compiled = compiled_nlpsol(
+                    "nmpc", plugin, nlp, options, compiler=cfg.compiler, flags=tuple(cfg.compile_flags.split()),
+                    cache_dir=cfg.cache_dir or None, runtime_options=runtime)
+                report.update(codegen="compiled", compiled=compiled)
+            except CompileError as exc:
+                if cfg.codegen == "on":
+                    raise
+                report.update(codegen=f"interpreted ({exc})")
+        if self._solver is None:
+            self._solver = casadi.nlpsol("nmpc", plugin, nlp, {**options, **runtime})
         self._return_of = casadi.Function("predicted_return", [w], [total_reward])
         x0 = casadi.MX.sym("x0", o)
         traj = [x0]
@@ -292,7 +411,21 @@ class NMPCPlanner(Planner):
         self._rollout = casadi.Function("rollout", [x0, actions, p], [casadi.horzcat(*traj)])
         self._obs_dim, self._n_w, self._n_g = o, int(w.shape[0]), int(constraints.shape[0])
         self._structure = dyn.structure
+        self._params_key = None
+        report["seconds"] = time.perf_counter() - begin
+        self.build_reports.append(report)
         self._after_reset()
+
+    def _wants_distillation(self, dyn: CasadiDynamics, model) -> bool:
+        mode = self.config.distill
+        if mode == "never" or torch_ensemble_of(model) is None:
+            return False
+        return mode == "always" or parameter_count(dyn) > self.config.distill_above_parameters
+
+    def _distill(self) -> None:
+        report = self._distilled.fit()
+        self.distill_reports.append(report)
+        self._params_key = None  # new numbers for the same structure
 
     def _use_model(self) -> CasadiDynamics:
         model = getattr(self.objective, "model", None)
@@ -302,35 +435,78 @@ class NMPCPlanner(Planner):
             dyn = casadi_dynamics(model)
             if dyn.act_dim != self.act_dim:
                 raise ValueError(f"nmpc: the model takes {dyn.act_dim} actions, the planner has {self.act_dim}")
+            self._distilled = None
+            if self._wants_distillation(dyn, model):
+                cfg = self.config
+                self._distilled = DistilledEnsembleMean(
+                    torch_ensemble_of(model), self._low_np, self._high_np, hidden_units=cfg.distill_hidden_units,
+                    hidden_layers=cfg.distill_hidden_layers, activation=cfg.distill_activation,
+                    samples=cfg.distill_samples, steps=cfg.distill_steps, spread=cfg.distill_spread)
+                if torch_ensemble_of(model).trained:
+                    self._distill()
+                dyn = self._distilled.to_casadi()
             if dyn.structure != self._structure or self._solver is None:
                 self._build(dyn)
             self._model, self._dyn = model, dyn
+            self._params_key = None
+        elif self._distilled is not None and self._distilled.stale():
+            self._distill()  # the ensemble was retrained in place
         return self._dyn
 
+    def _parameters(self, dyn: CasadiDynamics) -> casadi.DM | None:
+        """The NLP's parameter vector, converted once per weight change; None if not finite."""
+        teacher = torch_ensemble_of(self._model)
+        if self._distilled is not None:
+            key = ("distilled", len(self.distill_reports))
+        elif teacher is not None:
+            key = ("torch", weights_fingerprint(teacher))  # 4e5 numbers: do not read them every plan
+        else:
+            key = None
+        if key is not None and key == self._params_key:
+            return self._params_dm
+        params = dyn.flat_parameters()
+        if not np.all(np.isfinite(params)):
+            return None
+        if key is None and self._params_dm is not None and self._params_np_equal(params):
+            return self._params_dm
+        self._params_key, self._params_np, self._params_dm = key, params, casadi.DM(params)
+        return self._params_dm
+
+    def _params_np_equal(self, params: np.ndarray) -> bool:
+        previous = getattr(self, "_params_np", None)
+        return previous is not None and previous.shape == params.shape and np.array_equal(previous, params)
+
     # -- optimization ---------------------------------------------------
-    def _fallback(self, status: str):
-        """Count a failure; keep and return the warm start (always finite)."""
-        self.solver_failures += 1
+    def _fall_back(self, obs, deadline, reason: str, status: str, iterations: int, timed_out: bool):
+        """Plan with the fallback planner (or keep the warm start) after a failed or timed-out solve."""
+        self.fallbacks[reason] += 1
         self.last_status = status
         self._states = self._lam_x = self._lam_g = None
-        return self.mean.clone(), float("-inf")
+        if self.fallback_planner is None:
+            return self.mean.clone(), float("-inf"), iterations, timed_out
+        fallback = self.fallback_planner
+        fallback.mean = self.mean.clone()  # warm start: the shifted NMPC plan
+        result = fallback.plan(obs, deadline)
+        self.mean = result.actions.clone()
+        return result.actions.clone(), result.predicted_return, iterations + result.iterations, (
+            timed_out or result.deadline_hit)
+
+    def _failure(self, obs, deadline, status: str, iterations: int = 0, timed_out: bool = False):
+        self.solver_failures += 1
+        return self._fall_back(obs, deadline, "failure", status, iterations, timed_out)
 
     def _optimize(self, obs, deadline):
         dyn = self._use_model()
         o, h = self._obs_dim, self.horizon
         if obs.shape[0] != o:
             raise ValueError(f"nmpc: observation has {obs.shape[0]} entries, the model expects {o}")
-        if self.out_of_time(deadline):
+        start = time.perf_counter()
+        if deadline is not None and start >= deadline:
             self.last_status = "deadline passed before solving"
             return self.mean.clone(), float("-inf"), 0, True
-        params = dyn.flat_parameters()
-        if not np.all(np.isfinite(params)):
-            actions, value = self._fallback("non-finite model parameters")
-            return actions, value, 0, False
-        if self._params_np is None or not np.array_equal(params, self._params_np):
-            # numpy -> DM costs ~70 ms for an ensemble's 4e5 numbers: convert once per weight change.
-            self._params_np, self._params_dm = params, casadi.DM(params)
-        params = self._params_dm
+        params = self._parameters(dyn)
+        if params is None:
+            return self._failure(obs, deadline, "non-finite model parameters")
         obs_np = obs.cpu().double().numpy()
         guess_actions = self.mean.cpu().double().numpy()  # (H, A)
         if self._states is None:
@@ -344,24 +520,38 @@ class NMPCPlanner(Planner):
         args = dict(x0=w0, lbx=lbx, ubx=ubx, lbg=0.0, ubg=0.0, p=params)
         if self.config.warm_start_duals and self._lam_x is not None:
             args.update(lam_x0=self._lam_x, lam_g0=self._lam_g)
-        self._deadline_stop.arm(deadline)
+        cap = start + self.config.max_solve_time
+        self._deadline_stop.arm(cap if deadline is None else min(cap, deadline))
         try:
             solution = self._solver(**args)
-        except RuntimeError as exc:  # CasADi raises on evaluation errors it cannot hand to IPOPT
-            actions, value = self._fallback(f"solver error: {exc}")
-            return actions, value, 0, False
+        except RuntimeError as exc:  # CasADi raises on evaluation errors it cannot hand to the solver
+            return self._failure(obs, deadline, f"solver error: {exc}")
         stats = self._solver.stats()
         iterations = int(stats.get("iter_count", 0))
         status = str(stats.get("return_status", "unknown"))
         timed_out = self._deadline_stop.stopped
         w = np.asarray(solution["x"]).reshape(-1)
-        # A solve cut short by a budget returns its iterate, like a sampler's best-so-far; its actions
-        # are within bounds even where the states do not yet meet the dynamics.
-        usable = bool(stats.get("success")) or timed_out or status in BUDGET_STATUSES
-        if not usable or not np.all(np.isfinite(w)):
-            actions, value = self._fallback(f"{status} (non-finite iterate)" if usable else status)
-            return actions, value, iterations, timed_out
-        self.last_status = "deadline" if self._deadline_stop.stopped else status
+        if not np.all(np.isfinite(w)):
+            return self._failure(obs, deadline, f"{status} (non-finite iterate)", iterations, timed_out)
+        if timed_out:
+            status = "deadline"
+        if not bool(stats.get("success")):
+            if not (timed_out or status in BUDGET_STATUSES):
+                return self._failure(obs, deadline, status, iterations, timed_out)
+            # A solve cut short by the iteration cap returns its iterate (with max_iter 1-3 this is the
+            # real-time iteration scheme: one SQP step per control step on the shifted warm start).
+            # One cut short by a time limit does so, like a sampler's best-so-far, when it has moved
+            # and its states meet the dynamics; else the sampling fallback plans.
+            residual = float(np.max(np.abs(np.asarray(solution["g"])))) if self._n_g else 0.0
+            out_of_time = timed_out or status in ("Maximum_CpuTime_Exceeded", "Maximum_WallTime_Exceeded")
+            self.last_residual = residual
+            if out_of_time and (iterations == 0 or not residual <= self.config.feasibility_tol):
+                # The sampler gets the plan's deadline, or fallback_time past the solver's cap.
+                budget = deadline if deadline is not None else cap + self.config.fallback_time
+                return self._fall_back(obs, budget, "timeout", status, iterations, timed_out)
+        if bool(stats.get("success")):
+            self.last_residual = 0.0
+        self.last_status = status
         u = np.clip(w[o * (h + 1):].reshape(h, self.act_dim), self._low_np, self._high_np)
         self._states = w[: o * (h + 1)].reshape(h + 1, o)
         self._lam_x = np.asarray(solution["lam_x"]).reshape(-1)

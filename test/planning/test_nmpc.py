@@ -1,4 +1,9 @@
-"""NMPC (CasADi + IPOPT): LQR answer, CasADi models and costs against torch, failures, warm start, deadline."""
+"""NMPC (CasADi + IPOPT/SQP): LQR answer, CasADi models and costs against torch, codegen cache, distillation,
+failures and fallback, warm start, deadline.
+
+Planners here run CasADi's interpreter (``codegen: off``) except in the codegen tests, which compile
+one small NLP into the machine's cache once (later runs find it there).
+"""
 import time
 
 import casadi
@@ -11,6 +16,7 @@ from mbrl_ros.models.linear import LinearModel
 from mbrl_ros.planning import TrajectoryObjective, make_planner
 from mbrl_ros.planning.casadi_models import (CasadiDynamics, UnsupportedModelError, bind_parameters,
                                              casadi_dynamics, ensemble_mean_function, linear_function)
+from mbrl_ros.planning.casadi_compile import CompileError, compiled_nlpsol, default_cache_dir, find_compiler
 from mbrl_ros.planning.nmpc import NMPCPlanner, UnsupportedRewardError, casadi_reward_of
 from mbrl_ros.tasks import make_task
 
@@ -23,7 +29,7 @@ Q = np.diag([1.0, 0.1])
 R = np.array([[0.1]])
 HORIZON = 15
 X0 = np.array([1.0, -0.5])
-EXACT = {"hessian_approximation": "exact", "tol": 1e-10}
+EXACT = {"hessian_approximation": "exact", "tol": 1e-10, "codegen": "off", "fallback": "none"}
 
 
 def lqr_plan(x0, a=A, b=B, horizon=HORIZON):
@@ -198,7 +204,7 @@ def test_plans_on_learned_ensemble_with_task_reward():
     task = make_task("pendulum_swingup", {})
     spec = task.spec
     model = small_ensemble(spec.obs_dim, spec.act_dim, spec.angle_indices)
-    planner = make_planner("nmpc", {"max_iter": 30}, action_low=spec.action_low, action_high=spec.action_high,
+    planner = make_planner("nmpc", {"max_iter": 30, "codegen": "off"}, action_low=spec.action_low, action_high=spec.action_high,
                            horizon=8, objective=TrajectoryObjective(model, task.reward))
     obs = np.array([0.2, -0.1])
     result = planner.plan(obs)
@@ -259,15 +265,166 @@ def test_warm_start_is_the_shifted_solution():
 
 
 def test_deadline_stops_ipopt_between_iterations(monkeypatch):
-    planner = lqr_planner()
+    planner = lqr_planner({"max_solve_time": 1e6})
     late = planner.plan(X0, deadline=time.perf_counter() - 1.0)
     assert late.iterations == 0 and late.deadline_hit and torch.equal(late.actions, torch.zeros(HORIZON, 1))
     assert planner.solver_failures == 0
-    # A clock that advances 1 s per reading: plan() reads it, _optimize checks it, the solve arms
-    # the stop (t=2); IPOPT's callback sees t=3 after iteration 0 (estimate 1 s per iteration: go
+    # A clock that advances 1 s per reading: plan() reads it, _optimize reads the solve's start, the
+    # solve arms the stop (t=2); IPOPT's callback sees t=3 after iteration 0 (estimate 1 s per iteration: go
     # on) and t=4 after iteration 1, when the next iteration would end at 5 = the deadline: stop.
     clock = iter(range(1000))
     monkeypatch.setattr(time, "perf_counter", lambda: float(next(clock)))
     result = planner.plan(X0, deadline=5.0)
     assert result.deadline_hit and result.iterations == 1 and planner.last_status == "deadline"
     assert torch.isfinite(result.actions).all() and planner.solver_failures == 0
+
+
+# -- real time: SQP, codegen cache, distillation, fallback -------------------------------------------
+def test_one_sqp_iteration_solves_the_lqr_problem():
+    """Linear dynamics and a quadratic cost make the NLP a QP: one SQP step (qrqp) is exact."""
+    planner = lqr_planner({"solver": "sqpmethod", "max_iter": 1})
+    result = planner.plan(X0)
+    assert np.abs(result.actions[:, 0].numpy() - lqr_plan(X0)).max() < 1e-4
+    assert result.iterations == 1 and planner.solver_failures == 0 and not planner.fallbacks
+    bounded = lqr_planner({"solver": "sqpmethod", "max_iter": 20}, low=-0.3, high=0.8).plan(X0).actions
+    assert float(bounded[0, 0]) == pytest.approx(-0.3, abs=1e-6)
+
+
+def test_codegen_compiles_once_and_gives_the_interpreted_answer(tmp_path, monkeypatch):
+    """The compiled NLP is cached by a hash of its source: a second planner loads it without compiling."""
+    if find_compiler("gcc") is None:
+        pytest.skip("no gcc on this machine: codegen 'auto' interprets (tested by every other test here)")
+    config = {"codegen": "on", "cache_dir": ""}
+    first = lqr_planner(config, horizon=6)
+    compiled = first.build_reports[-1]["compiled"]
+    assert compiled.library.exists() and compiled.library.parent == default_cache_dir()
+    second = lqr_planner(config, horizon=6)
+    again = second.build_reports[-1]["compiled"]
+    assert again.cached and again.compile_seconds == 0.0 and again.key == compiled.key
+    interpreted = lqr_planner(horizon=6).plan(X0).actions
+    assert torch.allclose(second.plan(X0).actions, interpreted, atol=1e-6)
+    assert np.abs(interpreted[:, 0].numpy() - lqr_plan(X0, horizon=6)).max() < 1e-4
+    # Another horizon is another NLP (another key); an unusable compiler is a clear error with "on".
+    assert lqr_planner({**config, "max_iter": 7}, horizon=6).build_reports[-1]["compiled"].key == compiled.key
+    with pytest.raises(CompileError, match="not found on PATH"):
+        lqr_planner({"codegen": "on", "compiler": "no-such-cc"}, horizon=6)
+    fallback = lqr_planner({"codegen": "auto", "compiler": "no-such-cc"}, horizon=6)
+    assert fallback.build_reports[-1]["codegen"] == "off"
+
+
+def test_compiler_errors_are_reported(tmp_path):
+    if find_compiler("gcc") is None:
+        pytest.skip("no gcc on this machine")
+    x = casadi.MX.sym("x")
+    with pytest.raises(CompileError, match="failed on the generated NLP"):
+        compiled_nlpsol("bad", "ipopt", {"x": x, "f": x ** 2}, {"print_time": False}, compiler="gcc",
+                        flags=("-fno-such-flag",), cache_dir=tmp_path)
+    assert not list(tmp_path.glob("*.so"))  # nothing half-written is left in the cache
+
+
+DISTILL = {"distill": "always", "distill_hidden_units": 16, "distill_samples": 2000, "distill_steps": 400}
+
+
+def test_distilled_network_follows_the_ensemble_and_refits_after_retraining():
+    task = make_task("pendulum_swingup", {})
+    spec = task.spec
+    model = small_ensemble(spec.obs_dim, spec.act_dim, spec.angle_indices)
+    planner = make_planner("nmpc", {**DISTILL, "codegen": "off", "max_iter": 30}, action_low=spec.action_low,
+                           action_high=spec.action_high, horizon=8, objective=TrajectoryObjective(model, task.reward))
+    distilled = planner.distilled
+    assert distilled is not None and len(planner.distill_reports) == 1
+    report = planner.distill_reports[0]
+    assert max(report.relative_rmse) < 0.2, report  # measured 0.03-0.08 at these settings
+    rng = np.random.default_rng(1)
+    obs = torch.tensor(rng.normal(size=(50, spec.obs_dim)) * 0.5)
+    act = torch.tensor(rng.uniform(spec.action_low, spec.action_high, size=(50, spec.act_dim)))
+    teacher = model.predict(obs.float(), act.float())[0][model.elites].mean(0).double()
+    student = distilled.predict(obs, act)
+    change = teacher - obs  # the student's error is small against what the teacher predicts
+    assert ((student - teacher)[:, 0] ** 2).mean() < 0.1 * ((change[:, 0] - change[:, 0].mean()) ** 2).mean()
+    assert torch.allclose(student[:, 1], teacher[:, 1], atol=1e-6)  # constant entry (target scale 0): exact
+    # The CasADi form is the student itself, and nmpc's solution follows it.
+    dyn = distilled.to_casadi()
+    casadi_next = np.asarray(dyn.function.map(50)(obs.numpy().T, act.numpy().T, *dyn.parameters())).T
+    assert np.abs(casadi_next - student.numpy()).max() < 1e-9
+    result = planner.plan(np.array([0.2, -0.1]))
+    assert planner.solver_failures == 0 and not planner.fallbacks, planner.last_status
+    states = planner.predicted_states.double()
+    assert (distilled.predict(states[:-1], result.actions.double()) - states[1:]).abs().max() < 1e-4
+    # Retraining the ensemble in place refits the student before the next plan; the NLP is reused.
+    solver = planner._solver
+    planner.plan(np.array([0.2, -0.1]))
+    assert len(planner.distill_reports) == 1  # unchanged weights: no refit
+    model.fit(rng.normal(size=(300, spec.obs_dim)), rng.uniform(-1, 1, size=(300, spec.act_dim)),
+              rng.normal(size=(300, spec.obs_dim)), seed=2)
+    planner.plan(np.array([0.2, -0.1]))
+    assert len(planner.distill_reports) == 2 and planner._solver is solver
+
+
+def test_auto_distills_only_large_ensembles():
+    model = small_ensemble(3, 1, (1,))
+    objective = TrajectoryObjective(model, lambda o, a, n: -(n ** 2).sum(-1))
+
+    def plan_with(config):
+        return NMPCPlanner({**DISTILL, "codegen": "off", **config}, [-1.0], [1.0], 3, objective,
+                           casadi_reward=lambda o, a, n: -casadi.sumsqr(n))
+
+    assert plan_with({"distill": "auto", "distill_above_parameters": 10 ** 6}).distilled is None
+    assert plan_with({"distill": "auto", "distill_above_parameters": 100}).distilled is not None
+    assert plan_with({"distill": "never", "distill_above_parameters": 100}).distilled is None
+    assert lqr_planner(DISTILL).distilled is None  # not an ensemble: nothing to distill
+
+
+class NaNLinearModel(LinearModel):
+    """Rolls out as the linear system (for the sampling fallback) but its CasADi step is NaN."""
+
+    def to_casadi(self):
+        return NaNModel().to_casadi()
+
+
+def test_failure_hands_the_plan_to_icem_warm_started_from_the_shifted_plan():
+    objective = TrajectoryObjective(NaNLinearModel(A, B), torch_quadratic_reward)
+    icem = make_planner("icem", {"population": 64, "iterations": 3}, action_low=[-5.0], action_high=[5.0],
+                        horizon=HORIZON, objective=objective, seed=4)
+    planner = NMPCPlanner({**EXACT, "fallback": "icem"}, [-5.0], [5.0], HORIZON, objective,
+                          casadi_reward=casadi_quadratic_reward, fallback_planner=icem)
+    planner.mean = torch.full((HORIZON, 1), -0.5)  # a warm start the fallback starts from
+    result = planner.plan(X0)
+    assert planner.solver_failures == 1 and planner.fallbacks == {"failure": 1}
+    reference = make_planner("icem", {"population": 64, "iterations": 3}, action_low=[-5.0], action_high=[5.0],
+                             horizon=HORIZON, objective=objective, seed=4)
+    reference.mean = torch.full((HORIZON, 1), -0.5)
+    expected = reference.plan(X0)
+    assert torch.equal(result.actions, expected.actions)
+    assert result.predicted_return == pytest.approx(expected.predicted_return)
+    assert torch.equal(planner.mean, expected.actions)  # the next warm start is the fallback's plan
+    assert np.isfinite(result.predicted_return) and result.iterations >= 3
+
+
+def test_time_out_without_progress_falls_back_and_is_counted():
+    objective = TrajectoryObjective(LinearModel(A, B), torch_quadratic_reward)
+    planner = NMPCPlanner({**EXACT, "fallback": "icem", "max_solve_time": 1e-6}, [-5.0], [5.0], HORIZON,
+                          objective, casadi_reward=casadi_quadratic_reward)
+    result = planner.plan(X0)
+    assert planner.fallbacks == {"timeout": 1} and planner.solver_failures == 0
+    assert planner.last_status.startswith("deadline") and result.deadline_hit
+    # icem's default config on this problem gets near the LQR plan: better than doing nothing.
+    zero = objective(torch.tensor(X0), torch.zeros(1, HORIZON, 1))
+    assert float(objective(torch.tensor(X0), result.actions.unsqueeze(0))) > float(zero)
+    with pytest.raises(ValueError, match="fallback must be a sampling planner"):
+        NMPCPlanner({**EXACT, "fallback": "nmpc"}, [-5.0], [5.0], HORIZON, objective,
+                    casadi_reward=casadi_quadratic_reward)
+
+
+def test_iteration_cap_keeps_the_iterate_without_fallback():
+    """max_iter 1-3 is the real-time iteration scheme: the capped iterate is the plan."""
+    task = make_task("pendulum_swingup", {})
+    spec = task.spec
+    model = small_ensemble(spec.obs_dim, spec.act_dim, spec.angle_indices)
+    planner = make_planner("nmpc", {"solver": "sqpmethod", "max_iter": 1, "codegen": "off"},
+                           action_low=spec.action_low, action_high=spec.action_high, horizon=8,
+                           objective=TrajectoryObjective(model, task.reward))
+    result = planner.plan(np.array([0.2, -0.1]))
+    assert result.iterations == 1 and not planner.fallbacks and planner.solver_failures == 0
+    assert planner.last_status == "Maximum_Iterations_Exceeded"
+    assert torch.isfinite(result.actions).all()
