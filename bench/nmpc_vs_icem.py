@@ -1,4 +1,4 @@
-"""NMPC (CasADi multiple shooting + IPOPT) against iCEM on the same learned model: plan time and return.
+"""NMPC (CasADi multiple shooting; IPOPT or SQP) against iCEM on the same learned model: plan time and return.
 
 1. A PETS ensemble is learned on the task by the PETS loop with iCEM (``--learn-episodes``
    episodes, the first of random actions, seed ``--learn-seed``) and refit once on all the
@@ -6,14 +6,18 @@
 2. For every seed, one full episode per planner on that model from the same start state
    (``task.reset(seed)``), re-planning every control step with a shifted warm start, no
    deadline. iCEM plans on the ensemble's own propagation (``ts_inf``, 5 particles), NMPC on
-   the elites' mean network written in CasADi.
+   the elites' mean network in CasADi: with config/planners/nmpc.yaml, distilled into a 2x16
+   network, compiled to C (cached), each solve capped at ``max_solve_time``, with iCEM (the
+   task's icem config) as its fallback.
 
-Prints per planner the median and p99 plan time and each episode's return (and, for NMPC,
-IPOPT iterations, solver failures and return statuses).
+Prints per planner the median and p99 plan time, wall clock and the planning thread's CPU
+time (on a shared machine the two differ by the load), each episode's return, and for NMPC its
+setup apart from plan times (distillation, code generation, compilation or cache hit), solver
+iterations, failures, fallbacks and return statuses. ``-p nmpc.<field>:=<value>`` overrides.
 
-Example (the numbers in the issue's closing note):
-    python bench/nmpc_vs_icem.py --learn-episodes 4 --seeds 100 101 102 --save-model /tmp/cartpole.npz
-    python bench/nmpc_vs_icem.py --model-file /tmp/cartpole.npz --episode-length 100
+Example (the numbers in the README and bench/results/nmpc_vs_icem.log):
+    python bench/nmpc_vs_icem.py --learn-episodes 4 --planners icem --seeds 100 --save-model /tmp/cartpole.npz
+    python bench/nmpc_vs_icem.py --model-file /tmp/cartpole.npz --episode-length 60 --seeds 100 101 102
 """
 from __future__ import annotations
 
