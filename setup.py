@@ -63,6 +63,7 @@ setup(
             "px4_sim = mbrl_ros.nodes.px4_sim:main",
             "crazyflie_bridge = mbrl_ros.nodes.crazyflie_bridge:main",
             "crazyflie_sim = mbrl_ros.nodes.crazyflie_sim:main",
+            "bag_recorder = mbrl_ros.nodes.bag_recorder:main",
         ],
     },
 )

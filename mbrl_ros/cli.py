@@ -140,6 +140,90 @@ def cmd_sim2real(args: argparse.Namespace) -> int:
     return 0
 
 
+def _delta_error(model, obs, action, next_obs) -> float:
+    """Mean over observation entries of the elites' one-step MSE / the variance of the true change."""
+    import numpy as np
+    import torch
+
+    with torch.no_grad():
+        mean, _ = model.predict(torch.as_tensor(obs, dtype=torch.float32), torch.as_tensor(action, dtype=torch.float32))
+    pred = mean[model.elites].mean(0).numpy().astype(np.float64)
+    var = np.maximum((next_obs - obs).var(0), 1e-12)
+    return float(np.mean(((pred - next_obs) ** 2).mean(0) / var))
+
+
+def cmd_train_from_bag(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from mbrl_ros.config import from_dict
+    from mbrl_ros.learning import LearningConfig
+    from mbrl_ros.learning.run_config import resolve_run_parameters
+    from mbrl_ros.models import MODELS
+    from mbrl_ros.models.ensemble import EnsembleDynamics
+    from mbrl_ros.recording import BagError
+    from mbrl_ros.recording.replay import bag_task_names, transitions_from_bag, write_json
+    from mbrl_ros.tasks import make_task
+
+    overrides = list(args.param or [])
+    params = resolve_run_parameters(args.task, None, args.model, args.params_file or [], overrides)
+    if params.model not in ("pets_ensemble", "deterministic_ensemble"):
+        raise BagError(f"train-from-bag learns pets_ensemble or deterministic_ensemble, not {params.model!r}")
+    learning = from_dict(LearningConfig, params.section("learning"))
+    torch.set_num_threads(learning.threads)
+    task = make_task(params.task, params.section(params.task))
+    bag = transitions_from_bag(args.bag, task, controller=args.controller, state_topic=args.state_topic,
+                               joint_names=args.joint_names or ())
+    recorded_for = bag_task_names(bag.models)
+    if recorded_for and params.task not in recorded_for:
+        raise BagError(f"bag {args.bag} was recorded for task {', '.join(sorted(recorded_for))}, not {params.task!r}")
+    obs, action, next_obs = bag.data.arrays()
+    n_episodes = int(bag.episode.max()) + 1 if bag.episode.size else 0
+    use = np.ones(obs.shape[0], dtype=bool) if args.episodes is None else bag.episode < args.episodes
+    if int(use.sum()) < 10:
+        raise BagError(f"bag {args.bag}: only {int(use.sum())} transition(s) to learn from "
+                       f"({bag.states} states, {bag.commands} commands, rejected {bag.rejected or 'none'}, "
+                       f"dropped {bag.dropped or 'none'}): is it a recording of task {params.task}?")
+    print(f"{args.bag}: {obs.shape[0]} transitions in {n_episodes} episode(s) from {bag.states} states and "
+          f"{bag.commands} commands (dropped {bag.dropped or 'none'}, rejected {bag.rejected or 'none'}); "
+          f"training {params.model} on {int(use.sum())} of them", flush=True)
+    model = MODELS.get(params.model)(task.spec, params.section(params.model), device=learning.device, seed=args.seed)
+    report = model.fit(obs[use], action[use], next_obs[use], seed=args.seed,
+                       max_epochs=learning.max_train_epochs or None)
+    holdout = float(np.mean([report.holdout_mse[i] for i in report.elites]))
+    summary = {"bag": str(args.bag), "task": params.task, "model": params.model, "transitions": int(obs.shape[0]),
+               "episodes_in_bag": n_episodes, "trained_on": int(use.sum()), "episodes_used": args.episodes,
+               "dropped": bag.dropped, "rejected": bag.rejected, "epochs": report.epochs,
+               "holdout_mse": holdout, "train_seconds": report.seconds}
+    held = ~use
+    if held.any():
+        summary["eval_transitions"] = int(held.sum())
+        summary["eval_error_bag_model"] = _delta_error(model, obs[held], action[held], next_obs[held])
+        # The learner's newest model trained on no more than these episodes, as recorded in the bag.
+        online = [EnsembleDynamics.from_bytes(p) for _, p in bag.models]
+        online = [m for m in online if m.extra_metadata.get("episodes", 10 ** 9) <= (args.episodes or n_episodes)]
+        if online:
+            best = max(online, key=lambda m: m.extra_metadata.get("version", -1))
+            summary["online_model_version"] = best.extra_metadata.get("version")
+            summary["online_model_episodes"] = best.extra_metadata.get("episodes")
+            summary["online_holdout_mse"] = best.extra_metadata.get("metrics", {}).get("holdout_mse")
+            summary["eval_error_online_model"] = _delta_error(best, obs[held], action[held], next_obs[held])
+            summary["eval_error_ratio"] = summary["eval_error_bag_model"] / summary["eval_error_online_model"]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model_path = model.save(out / "model.npz", {"task": params.task, "source": "mbrl-ros train-from-bag",
+                                                 "bag": str(args.bag), "transitions": int(use.sum()),
+                                                 "episodes": args.episodes or n_episodes,
+                                                 "metrics": {"holdout_mse": holdout}})
+    write_json(out / "summary.json", summary)
+    print(f"trained {report.epochs} epochs in {report.seconds:.1f} s, holdout mse {holdout:.4g}"
+          + (f"; held-out episodes: one-step error {summary['eval_error_bag_model']:.4g} (bag model) vs "
+             f"{summary['eval_error_online_model']:.4g} (online model v{summary['online_model_version']}), "
+             f"ratio {summary['eval_error_ratio']:.3f}" if "eval_error_ratio" in summary else ""))
+    print(f"wrote {model_path} and {out / 'summary.json'}")
+    return 0
+
+
 def cmd_export_policy(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
@@ -322,6 +406,23 @@ def build_parser() -> argparse.ArgumentParser:
     s2r.add_argument("--params-file", action="append", help="ROS 2 params YAML (repeatable)")
     s2r.add_argument("-p", "--param", action="append", metavar="NAME:=VALUE", help="parameter override (repeatable)")
     s2r.set_defaults(func=cmd_sim2real)
+    tfb = sub.add_parser("train-from-bag", help="learn a dynamics model offline from a recorded rosbag2 bag",
+                         description="Pair the bag's states and commands exactly as model_learner does and train "
+                                     "the task's model on them; writes DIR/model.npz (usable as initial_model) and "
+                                     "DIR/summary.json. With --episodes N the later episodes are held out and the "
+                                     "newest online model in the bag trained on <= N episodes is scored on them too.")
+    tfb.add_argument("bag", help="bag folder (with metadata.yaml)")
+    tfb.add_argument("--task", required=True, help="the task the bag was recorded on")
+    tfb.add_argument("--out", required=True, help="output directory")
+    tfb.add_argument("--model", help="pets_ensemble (default) or deterministic_ensemble")
+    tfb.add_argument("--episodes", type=int, help="train on the first N episodes only (the rest: evaluation)")
+    tfb.add_argument("--controller", default="effort_controller", help="commands are /<controller>/commands")
+    tfb.add_argument("--state-topic", default="/mbrl/state", help="sensor_msgs/JointState states")
+    tfb.add_argument("--joint-names", nargs="+", help="ROS joint names in observation order (default: the MJCF's)")
+    tfb.add_argument("--seed", type=int, default=0)
+    tfb.add_argument("--params-file", action="append", help="ROS 2 params YAML (repeatable)")
+    tfb.add_argument("-p", "--param", action="append", metavar="NAME:=VALUE", help="parameter override (repeatable)")
+    tfb.set_defaults(func=cmd_train_from_bag)
     launch = sub.add_parser("launch", add_help=False,
                             help="run a YAML launch file without ROS 2: mbrl-ros launch FILE [name:=value ...]")
     launch.add_argument("rest", nargs=argparse.REMAINDER)
@@ -338,6 +439,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mbrl_ros.registry import UnknownComponentError
 
     errors: tuple[type[Exception], ...] = (ConfigError, UnknownComponentError, ExportPolicyError)
+    if args.func is cmd_train_from_bag:
+        from mbrl_ros.nodes.joint_layout import JointLayoutError
+        from mbrl_ros.recording import BagError
+
+        errors += (BagError, JointLayoutError)
     if args.func is cmd_export_policy:
         from mbrl_ros.export.mpc_distillation import ParityError, TrainingRunError
         from mbrl_ros.export.onnx_policy import PolicyFormatError
