@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from mbrl_ros.learning.loop import TransitionBuffer
+from mbrl_ros.learning.pairing import TransitionPairing
 from mbrl_ros.nodes.conversions import (
     InvalidMessageError,
     command_to_action,
@@ -31,10 +32,6 @@ from mbrl_ros.recording import BagError, read_bag
 from mbrl_ros.ros.messages import MessageDecodeError, deserialize
 from mbrl_ros.tasks.base import Task
 
-try:  # moving into mbrl_ros.learning (one pairing for the node and the bags)
-    from mbrl_ros.learning.pairing import TransitionPairing
-except ImportError:
-    from mbrl_ros.nodes.model_learner import TransitionPairing
 
 
 @dataclasses.dataclass
