@@ -192,15 +192,21 @@ def test_both_directions(fastdds_peer, discovery_range, transport):
         assert summary["received"][topic] == len(samples)
 
 
-def test_fastdds_controller_runs_a_sim_bridge_episode(fastdds_peer, discovery_range):
-    """A lockstep Fast DDS controller: one command per /joint_states, sim_bridge steps on each."""
+def test_fastdds_controller_runs_a_sim_bridge_episode(fastdds_peer):
+    """A lockstep Fast DDS controller: one command per /joint_states, sim_bridge steps on each.
+
+    Runs in LOCALHOST only (the range CI uses); both ranges are covered by test_both_directions.
+    """
     from mbrl_ros.nodes.sim_bridge import SimBridgeNode
     from mbrl_ros.nodes.state_estimator import StateEstimatorNode
     from mbrl_ros.ros.compat import Parameter
 
-    rng, domain_id = discovery_range
-    if rng == "SUBNET":
-        pytest.skip("the closed loop runs once, in LOCALHOST (the range CI uses); SUBNET is covered above")
+    with isolated_domain() as domain_id:
+        _run_sim_bridge_episode(fastdds_peer, domain_id, SimBridgeNode, StateEstimatorNode, Parameter)
+
+
+def _run_sim_bridge_episode(fastdds_peer, domain_id, SimBridgeNode, StateEstimatorNode, Parameter):
+    rng = "LOCALHOST"
     steps = 40
     graph = Graph()
 
