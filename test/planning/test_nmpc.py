@@ -403,12 +403,16 @@ def test_failure_hands_the_plan_to_icem_warm_started_from_the_shifted_plan():
 
 def test_time_out_without_progress_falls_back_and_is_counted():
     objective = TrajectoryObjective(LinearModel(A, B), torch_quadratic_reward)
-    planner = NMPCPlanner({**EXACT, "fallback": "icem", "max_solve_time": 1e-6}, [-5.0], [5.0], HORIZON,
-                          objective, casadi_reward=casadi_quadratic_reward)
+    # fallback_time 1e3: the fallback runs all its iterations (no timing in the answer).
+    planner = NMPCPlanner({**EXACT, "fallback": "icem", "max_solve_time": 1e-6, "fallback_time": 1e3}, [-5.0],
+                          [5.0], HORIZON, objective, casadi_reward=casadi_quadratic_reward)
     result = planner.plan(X0)
     assert planner.fallbacks == {"timeout": 1} and planner.solver_failures == 0
     assert planner.last_status.startswith("deadline") and result.deadline_hit
-    # icem's default config on this problem gets near the LQR plan: better than doing nothing.
+    # The plan is icem's (default config, the planner's seed) from the nominal warm start.
+    reference = make_planner("icem", {}, action_low=[-5.0], action_high=[5.0], horizon=HORIZON,
+                             objective=objective, seed=0)
+    assert torch.equal(result.actions, reference.plan(X0).actions)
     zero = objective(torch.tensor(X0), torch.zeros(1, HORIZON, 1))
     assert float(objective(torch.tensor(X0), result.actions.unsqueeze(0))) > float(zero)
     with pytest.raises(ValueError, match="fallback must be a sampling planner"):
