@@ -41,9 +41,12 @@ setup(
         "rosbags>=0.10",
         "tqdm>=4.60",
         "matplotlib>=3.7",
+        "foxglove-sdk>=0.30",
+        "imageio>=2.30",
+        "imageio-ffmpeg>=0.5",
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout>=2", "mcap-ros2-support>=0.5", "hypothesis>=6"],
+        "test": ["pytest>=7", "pytest-timeout>=2", "mcap-ros2-support>=0.5", "hypothesis>=6", "websockets>=12"],
     },
     zip_safe=False,
     maintainer="mbrl_ros maintainers",
@@ -64,6 +67,7 @@ setup(
             "crazyflie_bridge = mbrl_ros.nodes.crazyflie_bridge:main",
             "crazyflie_sim = mbrl_ros.nodes.crazyflie_sim:main",
             "bag_recorder = mbrl_ros.nodes.bag_recorder:main",
+            "viz = mbrl_ros.nodes.viz:main",
         ],
     },
 )

@@ -77,6 +77,10 @@ REQUIRED_TYPES = [
     "rcl_interfaces/msg/ListParametersResult",
     "rcl_interfaces/msg/FloatingPointRange",
     "rcl_interfaces/msg/IntegerRange",
+    # the viz node's RViz markers
+    "visualization_msgs/msg/MarkerArray",
+    "visualization_msgs/msg/Marker",
+    "std_msgs/msg/ColorRGBA",
 ]
 INSTANCES_PER_TYPE = 6
 CDR_LE_HEADER = b"\x00\x01\x00\x00"
