@@ -7,13 +7,11 @@ import time
 
 import numpy as np
 import pytest
+import websockets.asyncio.client as websockets_client
 
-pytest.importorskip("foxglove", reason="the viz node needs foxglove-sdk (setup.py install_requires)")
-websockets_client = pytest.importorskip("websockets.asyncio.client")
-
-from mbrl_ros.nodes import viz  # noqa: E402
-from mbrl_ros.nodes.conversions import float64_message, joint_state_message, path_message  # noqa: E402
-from mbrl_ros.ros.compat import msg  # noqa: E402
+from mbrl_ros.nodes import viz
+from mbrl_ros.nodes.conversions import float64_message, joint_state_message, path_message
+from mbrl_ros.ros.compat import msg
 
 # foxglove-sdk >= 0.2x speaks "foxglove.sdk.v1" (the same ops and binary framing as
 # "foxglove.websocket.v1", which Foxglove's ws-protocol spec names); offer both, as Foxglove does.
