@@ -395,11 +395,14 @@ class SimBridgeNode(Node):
                 self.health.count("missed_steps")
             self._fresh_command = False
             last = self._last_command_wall
-        if self._command_timeout_s > 0 and last is not None and time.monotonic() - last > self._command_timeout_s:
+        age = None if last is None else time.monotonic() - last
+        if self._command_timeout_s > 0 and age is not None and age > self._command_timeout_s:
             if not self._watchdog_tripped:
                 self._watchdog_tripped = True
                 trips = self.health.count("watchdog_trips")
-                self.health.log_throttled("watchdog", f"no valid command for {time.monotonic() - last:.3f} s: "
+                # Last valid command -> this step, the one that applies the safe action (wall s).
+                self.health.set("watchdog_latency_s", age)
+                self.health.log_throttled("watchdog", f"no valid command for {age:.3f} s: "
                                                       f"applying the safe action {self._safe_action.tolist()} "
                                                       f"[{trips} trip(s) so far]")
             self.health.count("watchdog_steps")

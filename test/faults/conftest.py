@@ -103,6 +103,7 @@ class Stack:
     applied: TimedStream
     policy_commands: TimedStream
     states: TimedStream
+    episode_ends: TimedStream
     diagnostics: Diagnostics
     data_dir: Path
     policy_file: Path
@@ -163,6 +164,7 @@ def stack(tmp_path_factory):
                       applied=TimedStream(graph, "std_msgs/msg/Float64MultiArray", "/sim_bridge/applied_command"),
                       policy_commands=TimedStream(graph, "std_msgs/msg/Float64MultiArray", "/fault_policy/commands"),
                       states=TimedStream(graph, "sensor_msgs/msg/JointState", "/mbrl/state"),
+                      episode_ends=TimedStream(graph, "std_msgs/msg/Float64", "/sim_bridge/episode_return", 100),
                       diagnostics=Diagnostics(graph), data_dir=tmp / "learner", policy_file=policy_file,
                       period=spec.control_period, safe_action=np.asarray(spec.safe_action()), results=results)
         stack.process, _ = start_launch(tmp, str(LAUNCH_FILE), f"params_file:={tmp / 'params.yaml'}",

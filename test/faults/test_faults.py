@@ -74,7 +74,8 @@ def _wait_for_planned_commands(stack, count: int = 3, timeout: float = 30.0) -> 
 
 def _watchdog_response(stack, t_fault: float) -> tuple[int, float, float]:
     """After a controller died at ``t_fault``: ``(steps, seconds, last_command_time)`` from the last
-    valid command to the first step that applied the safe action (step 0 applied that command)."""
+    valid command to the first step that applied the safe action (step 0 applied that command, or,
+    when a reset dropped it, is the first step after it)."""
     before = stack.commands.between(t_fault - 2.0, t_fault + 0.1)
     assert before, "no command before the fault"
     t_last, last = before[-1]
@@ -85,6 +86,10 @@ def _watchdog_response(stack, t_fault: float) -> tuple[int, float, float]:
         applied = stack.applied.between(t_last - 0.5)
         values = [np.asarray(m.data) for _, m in applied]
         start = max((i for i, v in enumerate(values) if np.allclose(v, last_action)), default=None)
+        if start is None:
+            # Never applied: it came in a reset gap (a new episode drops what the old one got); count
+            # from the first step after it.
+            start = next((i for i, (t, _) in enumerate(applied) if t > t_last), None)
         safe = None if start is None else next(
             (i for i in range(start, len(values)) if np.array_equal(values[i], stack.safe_action)), None)
         if safe is not None:
@@ -95,15 +100,22 @@ def _watchdog_response(stack, t_fault: float) -> tuple[int, float, float]:
         time.sleep(0.05)
 
 
-def _kill_and_check_respawn(stack, name: str) -> tuple[int, float, float, str]:
-    """kill -9 ``name``: returns (steps to safe, seconds to safe, seconds until commands again, fate)."""
+def _kill_and_check_respawn(stack, name: str) -> tuple[int, float, float, float, str]:
+    """kill -9 ``name``: returns (steps to safe, seconds to safe at the probe and at the bridge, seconds
+    until commands again, fate)."""
     old_pid = stack.pids()[name]
     mark = len(stack.log())
     trips_before = stack.diagnostics.of("sim_bridge").get("watchdog_trips", 0)
+    # Early in an episode, so the response is not a reset's (a reset pauses the robot and drops
+    # the command it got meanwhile).
+    stack.wait_commands(stack.episode_ends, time.monotonic(), 1, 30)
+    time.sleep(0.4)
     _wait_for_planned_commands(stack)
     t_fault = time.monotonic()
     os.kill(old_pid, signal.SIGKILL)
-    steps, seconds, _ = _watchdog_response(stack, t_fault)
+    steps, seconds, t_last = _watchdog_response(stack, t_fault)
+    # The bridge's own view of this trip (it stays tripped until a valid command comes again).
+    latency = stack.diagnostics.of("sim_bridge", newer_than=t_last + seconds)["watchdog_latency_s"]
     stack.wait_log(f"ERROR: {name} was killed by SIGKILL", 10, mark)
     stack.wait_log(f"respawning {name}", 10, mark)
     stack.wait_log(f"started {name} (pid", 30, mark)
@@ -118,10 +130,11 @@ def _kill_and_check_respawn(stack, name: str) -> tuple[int, float, float, str]:
         if time.monotonic() > deadline or stack.process.poll() is not None:
             pytest.fail(f"no commands after {name} respawned:\n{stack.log()[-3000:]}")
         time.sleep(0.1)
-    trips = stack.diagnostics.of("sim_bridge", newer_than=time.monotonic()).get("watchdog_trips", 0)
-    assert trips > trips_before, "the bridge's watchdog did not count the trip"
+    bridge = stack.diagnostics.of("sim_bridge", newer_than=time.monotonic())
+    assert bridge.get("watchdog_trips", 0) > trips_before, "the bridge's watchdog did not count the trip"
     assert new_pid != old_pid
-    return steps, seconds, fresh[0] - t_fault, f"launch: 'ERROR: {name} was killed by SIGKILL', respawned (pid {old_pid} -> {new_pid})"
+    return steps, seconds, latency, fresh[0] - t_fault, (f"launch: 'ERROR: {name} was killed by SIGKILL', "
+                                                         f"respawned (pid {old_pid} -> {new_pid})")
 
 
 # -- 1. corrupt model and policy payloads --------------------------------------------------------
@@ -195,11 +208,13 @@ def test_bad_states_are_each_counted_and_never_answered(stack):
     before = {n: sum(stack.diagnostics.rejected(n, "state", start).values()) for n in STATE_READERS}
     before_raw = sum(stack.diagnostics.rejected("state_estimator", "joint_states", start).values())
     per_kind = 10
+    # 20 msg/s per topic (the control rate): slow enough that no node falls 10 messages behind on a
+    # loaded machine, so every one reaches the node (the flood below is where DDS drops some).
     for _ in range(per_kind):
         for make in BAD_STATES.values():
             publisher.publish(make())
             raw.publish(make())
-            time.sleep(0.01)
+            time.sleep(0.05)
     expected = per_kind * len(BAD_STATES)
     deadline = time.monotonic() + 20
     while True:
@@ -349,11 +364,13 @@ def test_kill_learner_keeps_control_and_its_data_and_it_resumes(stack):
 # -- 5. kill -9 of the planner and the estimator -----------------------------------------------------
 @pytest.mark.parametrize("name", ["mpc_planner", "state_estimator"])
 def test_kill_controller_path_gives_the_safe_action_within_two_periods_and_a_respawn(stack, name):
-    steps, seconds, back, fate = _kill_and_check_respawn(stack, name)
+    steps, seconds, latency, back, fate = _kill_and_check_respawn(stack, name)
     assert steps <= WATCHDOG_STEPS, (steps, seconds)
     stack.record(fault=f"kill -9 {name} (real time, {stack.period * 1e3:.0f} ms period)",
-                 time_to_safe=f"safe action at step {steps} after the last valid command ({seconds * 1e3:.0f} ms "
-                              f"wall, bound {WATCHDOG_STEPS} periods = {WATCHDOG_STEPS * stack.period * 1e3:.0f} ms)",
+                 time_to_safe=f"safe action at step {steps} after the last valid command (bound {WATCHDOG_STEPS}); "
+                              f"wall: {seconds * 1e3:.0f} ms between the two at the probe, "
+                              f"{latency * 1e3:.0f} ms at the bridge (bound "
+                              f"{WATCHDOG_STEPS} periods = {WATCHDOG_STEPS * stack.period * 1e3:.0f} ms)",
                  data_lost="none (stateless)" if name == "state_estimator" else "the current plan (rebuilt)",
                  node_fate=f"{fate}; planned commands again {back:.1f} s after the kill")
 
