@@ -343,11 +343,12 @@ def test_kill_learner_keeps_control_and_its_data_and_it_resumes(stack):
     stack.wait_log("respawning model_learner", 10, mark)
     stack.wait_log("resumed from", RESPAWN_TIMEOUT_S, mark)
     resumed = int(stack.log()[mark:].split("resumed from", 1)[1].split(": ", 1)[1].split(" transitions")[0])
-    assert resumed == obs.shape[0]
+    assert resumed == obs.shape[0], (resumed, obs.shape)
     end = time.monotonic()
     during = stack.commands.between(t_kill, end)
     trips = stack.diagnostics.of("sim_bridge", end).get("watchdog_trips", 0) - trips_before
-    assert len(during) >= 0.5 * (end - t_kill) / stack.period
+    assert len(during) >= 0.5 * (end - t_kill) / stack.period, (
+        f"{len(during)} commands in {end - t_kill:.1f} s while the learner respawned")
     late, applied = _late_unsafe_steps(stack, t_kill, end)
     assert late == 0, f"{late} of {applied} steps held a command longer than {WATCHDOG_STEPS} periods"
     stack.record(fault="kill -9 model_learner (real time)",
