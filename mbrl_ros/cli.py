@@ -55,10 +55,21 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"({record.train_epochs} ep, holdout mse {record.holdout_mse:.3g})")
         bar.write(line)
 
+    hooks = {}
+    if args.video:  # MP4s of the chosen episodes with the plan drawn in (mbrl_ros.video)
+        from mbrl_ros.video import TrainingVideos, parse_episodes
+
+        video_task = make_task(params.task, params.section(params.task))
+        videos = TrainingVideos(video_task, parse_episodes(args.video, learning.episodes), out / "videos",
+                                width=args.video_size[0], height=args.video_size[1])
+        hooks = dict(task=video_task, on_plan=videos.on_plan, on_transition=videos.on_transition)
+        on_episode = (lambda report: lambda record: (videos.on_episode(record), report(record)))(on_episode)
     run = run_learning(params.task, planner=params.planner, model=params.model, seed=args.seed,
                        learning=learning, task_config=params.section(params.task),
                        planner_config=params.section(params.planner), model_config=params.section(params.model),
-                       on_episode=on_episode, on_step=lambda: bar.update(1), initial_model=initial_model)
+                       on_episode=on_episode, on_step=lambda: bar.update(1), initial_model=initial_model, **hooks)
+    if args.video:
+        print("wrote " + ", ".join(str(p) for p in videos.written))
     bar.close()
     from mbrl_ros.learning.report import write_learning_curve
 
@@ -353,6 +364,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--initial-model", metavar="FILE",
                        help="start from this model.npz and fine-tune it (no random seed episodes)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--video", metavar="EPISODES",
+                       help="write <out>/videos/episode_<k>.mp4 of these episodes, plan drawn in (e.g. 0,last)")
+    train.add_argument("--video-size", type=int, nargs=2, default=(320, 240), metavar=("W", "H"),
+                       help="video frame size in pixels (default 320 240)")
     train.set_defaults(func=cmd_train)
     export = sub.add_parser(
         "export-policy", help="distill the MPC planner on a learned model into an ONNX policy (DAgger in sim)",

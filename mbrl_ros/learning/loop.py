@@ -149,6 +149,7 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
                  on_episode: Callable[[EpisodeRecord], None] | None = None,
                  on_step: Callable[[], None] | None = None,
                  on_transition: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None,
+                 on_plan: Callable[[np.ndarray, np.ndarray, Any], None] | None = None,
                  initial_model: Any = None, task: Task | None = None) -> LearningRun:
     """Run the PETS loop on a registered task and return the curve, model and data.
 
@@ -163,6 +164,8 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
         on_step: called after every environment step (progress bars).
         on_transition: called with ``(obs (O,), action (A,), next_obs (O,))`` after every
             environment step (per-step metrics such as a tracking error).
+        on_plan: called with ``(obs (O,), plan (H, A), model)`` after every MPC plan (videos draw
+            the model's prediction of the plan).
         initial_model: a carried-over model (a ``model.npz`` path, or an ``EnsembleDynamics``)
             to plan with from episode 0 and fine-tune after every episode (no seed episodes;
             the rule of :mod:`mbrl_ros.learning.initial_model`); None: learn from scratch.
@@ -224,6 +227,8 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
                 result = mpc.plan(obs, deadline)
                 plan_times.append(result.seconds)
                 misses += int(result.deadline_hit)
+                if on_plan is not None:
+                    on_plan(obs, result.actions.cpu().numpy(), dyn)
                 mpc.shift()
                 return result.actions[0].cpu().numpy()
 
