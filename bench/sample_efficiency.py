@@ -37,6 +37,9 @@ def run(task: str, planner: str, model: str, seed: int, episodes: int, threads: 
     return [r.episode_return for r in result.records], [r.env_steps for r in result.records], result.records
 
 
+_BACKEND_WORDS = {"onnx": "onnxruntime fused graph", "onnx_step": "onnxruntime per step", "torch": "torch"}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", nargs="+", default=["pendulum_swingup", "cartpole_swingup"])
@@ -53,7 +56,7 @@ def main() -> int:
     planning = resolve_run_parameters(args.tasks[0], args.planners[0], None, overrides=args.param).section(
         "learning").get("planning_backend", "auto")
     backend = resolve_planning_backend(planning, threads=args.threads)
-    print(environment_header(f"torch (training), {'onnxruntime' if backend == 'onnx' else 'torch'} (planning a "
+    print(environment_header(f"torch (training), {_BACKEND_WORDS[backend]} (planning a "
                              f"learned ensemble; learning.planning_backend={planning})", args.threads))
     report = []
     for task in args.tasks:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -68,6 +69,9 @@ class OnnxRuntimeConfig:
     opset: int = param(17, "ONNX opset of the exported graph", low=13, high=21)
     cached_batch_sizes: int = param(8, "row counts whose preallocated I/O buffers are kept between rollouts "
                                        "(iCEM uses a few population sizes per plan)", low=1, high=1024)
+    fused: bool = param(True, "plan with one ONNX graph per optimizer iteration (the whole horizon, the "
+                              "propagation and the task reward: mbrl_ros.export.onnx_rollout) instead of one "
+                              "session run per step; trainable ensembles only (a loaded .onnx is per step)")
 
 
 # -- export ----------------------------------------------------------------
@@ -473,8 +477,43 @@ class TrainableOnnxEnsemble(OnnxEnsembleModel):
             self.refresh()
 
     def refresh(self) -> None:
-        """Re-export the torch ensemble's current elites into the ORT session."""
+        """Re-export the torch ensemble's current elites into the ORT session (and the fused graphs in use)."""
         self._install(export_ensemble(self.ensemble, opset=self.runtime.opset).SerializeToString())
+        keys = list(getattr(self, "_fused", {}))
+        self._fused: dict = {}
+        for reward_fn, horizon in keys:
+            self.prepare_returns(reward_fn, horizon)
+
+    def prepare_returns(self, reward_fn, horizon: int):
+        """Export the fused graph of ``reward_fn`` over ``horizon`` now (it takes about a second), so
+        the first plan on a new model does not pay for it; None when the fused path is off or failed."""
+        from mbrl_ros.export.onnx_rollout import FusedExportError, fused_for
+
+        if not self.runtime.fused or not self.ensemble.trained:
+            return None
+        fused_cache = self.__dict__.setdefault("_fused", {})
+        key = (reward_fn, int(horizon))
+        if key not in fused_cache:
+            try:
+                fused_cache[key] = fused_for(self.ensemble, reward_fn, int(horizon),
+                                             intra_op_threads=self.runtime.intra_op_threads,
+                                             allow_spinning=self.runtime.allow_spinning,
+                                             cached_batch_sizes=self.runtime.cached_batch_sizes,
+                                             opset=self.runtime.opset)
+            except FusedExportError as exc:
+                warnings.warn(f"{exc}; this model plans with one ORT run per step instead", RuntimeWarning,
+                              stacklevel=2)
+                fused_cache[key] = None
+            while len(fused_cache) > 4:  # a few (reward, horizon) pairs at most: one per planner in use
+                fused_cache.pop(next(iter(fused_cache)))
+        return fused_cache[key]
+
+    def returns(self, obs, actions, reward_fn, generator=None):
+        """The fused graph's returns when ``runtime.fused`` (same random stream as :meth:`rollout`)."""
+        fused = self.prepare_returns(reward_fn, actions.shape[1])
+        if fused is None:
+            return super().returns(obs, actions, reward_fn, generator)
+        return fused(obs, actions, generator)
 
     def fit(self, obs, action, next_obs, **kwargs) -> FitReport:
         """:meth:`EnsembleDynamics.fit`, then :meth:`refresh`."""
@@ -499,25 +538,28 @@ class TrainableOnnxEnsemble(OnnxEnsembleModel):
 
 
 # -- which backend plans -----------------------------------------------------------
-#: ``learning.planning_backend`` values. ``auto`` is what bench/onnx_backend.py measured on
-#: CPU for the default 5 x (3x200) ensemble, icem pop 48, H 20 (bench/results/onnx_backend.log):
-#: ORT / torch plan time x0.83 (p50) and x0.80 (p99) with 1 thread, x1.07 and x1.06 with 2.
-PLANNING_BACKENDS = ("auto", "onnx", "torch")
+#: ``learning.planning_backend`` values. ``onnx``: the fused graph (one ORT run per optimizer
+#: iteration for the whole horizon and the reward, :mod:`mbrl_ros.export.onnx_rollout`);
+#: ``onnx_step``: one ORT run per horizon step; ``torch``: torch eager, the reference. ``auto`` is
+#: ``onnx`` on the CPU at any thread count: bench/planner_latency.py measured it the fastest for the
+#: default 5 x (3x200) ensemble, icem pop 48, H 20 (bench/results/planner_latency_backends.log).
+PLANNING_BACKENDS = ("auto", "onnx", "onnx_step", "torch")
 
 
 def resolve_planning_backend(backend: str, *, device: torch.device | str = "cpu", threads: int = 1) -> str:
-    """``onnx`` or ``torch``: ``auto`` takes ONNX Runtime on the CPU with one thread, torch otherwise.
+    """``onnx``, ``onnx_step`` or ``torch``: ``auto`` takes the fused ONNX Runtime graph on the CPU,
+    torch elsewhere (``threads`` is kept for callers; the choice no longer depends on it).
 
     Raises:
-        ValueError: an unknown backend, or ``onnx`` on a non-CPU device.
+        ValueError: an unknown backend, or an ONNX backend on a non-CPU device.
     """
     if backend not in PLANNING_BACKENDS:
         raise ValueError(f"planning_backend must be one of {PLANNING_BACKENDS}, got {backend!r}")
     on_cpu = torch.device(device).type == "cpu"
     if backend == "auto":
-        return "onnx" if on_cpu and threads == 1 else "torch"
-    if backend == "onnx" and not on_cpu:
-        raise ValueError(f"planning_backend onnx runs ONNX Runtime on the CPU; the model is on {device!r} "
+        return "onnx" if on_cpu else "torch"
+    if backend.startswith("onnx") and not on_cpu:
+        raise ValueError(f"planning_backend {backend} runs ONNX Runtime on the CPU; the model is on {device!r} "
                          f"(use torch or auto)")
     return backend
 
@@ -526,13 +568,15 @@ def for_planning(model, backend: str = "auto", *, device: torch.device | str = "
     """``model`` as the planners should run it.
 
     A torch PETS ensemble (:class:`EnsembleDynamics`, probabilistic) is wrapped in a
-    :class:`TrainableOnnxEnsemble` when ``backend`` resolves to ``onnx`` (ORT with ``threads``
-    intra-op threads); it still trains, saves and serializes as the torch model. Other models
-    (oracle, deterministic ensembles, models already on ORT) come back unchanged.
+    :class:`TrainableOnnxEnsemble` when ``backend`` resolves to ``onnx`` (fused graph) or
+    ``onnx_step`` (ORT with ``threads`` intra-op threads); it still trains, saves and serializes as
+    the torch model. Other models (oracle, deterministic ensembles, models already on ORT) come
+    back unchanged.
     """
     chosen = resolve_planning_backend(backend, device=device, threads=threads)
-    if chosen == "onnx" and type(model) is EnsembleDynamics and model.probabilistic:
-        return TrainableOnnxEnsemble(model, OnnxRuntimeConfig(intra_op_threads=int(threads)))
+    if chosen.startswith("onnx") and type(model) is EnsembleDynamics and model.probabilistic:
+        return TrainableOnnxEnsemble(model, OnnxRuntimeConfig(intra_op_threads=int(threads),
+                                                              fused=chosen == "onnx"))
     return model
 
 

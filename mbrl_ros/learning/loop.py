@@ -47,10 +47,10 @@ class LearningConfig:
                                   low=0, high=100000)
     threads: int = param(1, "torch (and ONNX Runtime) intra-op threads for this process", low=1, high=256)
     device: str = param("cpu", "torch device")
-    planning_backend: str = param("auto", "what runs a learned PETS ensemble while planning: onnx (ONNX "
-                                  "Runtime), torch, or auto: onnx on the CPU with 1 thread, torch otherwise "
-                                  "(the faster one in bench/onnx_backend.py: ORT x0.83 plan time at 1 "
-                                  "thread, x1.07 at 2); training is torch either way",
+    planning_backend: str = param("auto", "what runs a learned PETS ensemble while planning: onnx (one "
+                                  "ONNX Runtime graph per optimizer iteration: horizon, propagation and "
+                                  "reward), onnx_step (one ORT run per step), torch, or auto: onnx on the "
+                                  "CPU, torch otherwise; training is torch either way",
                                   choices=PLANNING_BACKENDS)
 
 

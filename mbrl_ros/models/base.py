@@ -28,3 +28,19 @@ class RolloutModel(abc.ABC):
         Returns:
             ``(N, P, H, O)`` predicted observations after each action, ``P = num_particles``.
         """
+
+    def returns(self, obs: torch.Tensor, actions: torch.Tensor, reward_fn,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """Mean predicted return ``(N,)`` of ``actions (N, H, A)`` from ``obs (O,)`` (may hold NaN/inf).
+
+        ``mean_p sum_h reward(o[n,p,h], a[n,h], o[n,p,h+1])`` with ``o[.,.,0] = obs``. This default
+        rolls out and scores the trajectory; a model with a faster fused path (one graph for
+        rollout and reward) overrides it with the same semantics and random stream.
+        """
+        n = actions.shape[0]
+        traj = self.rollout(obs, actions, generator=generator)  # (N, P, H, O)
+        particles = traj.shape[1]
+        start = obs.to(traj.dtype).reshape(1, 1, 1, -1).expand(n, particles, 1, -1)
+        before = torch.cat([start, traj[:, :, :-1]], dim=2)
+        acts = actions.to(traj.dtype).unsqueeze(1).expand(-1, particles, -1, -1)
+        return reward_fn(before, acts, traj).sum(-1).mean(-1)

@@ -51,13 +51,8 @@ class TrajectoryObjective:
     @torch.no_grad()
     def __call__(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         n, horizon, _ = actions.shape
-        traj = self.model.rollout(obs, actions, generator=self.generator)  # (N, P, H, O)
-        particles = traj.shape[1]
-        self.model_evaluations += n * particles * horizon
-        start = obs.to(traj.dtype).reshape(1, 1, 1, -1).expand(n, particles, 1, -1)
-        before = torch.cat([start, traj[:, :, :-1]], dim=2)
-        acts = actions.to(traj.dtype).unsqueeze(1).expand(-1, particles, -1, -1)
-        returns = self.reward_fn(before, acts, traj).sum(-1).mean(-1)
+        returns = self.model.returns(obs, actions, self.reward_fn, generator=self.generator)
+        self.model_evaluations += n * self.model.num_particles * horizon
         return torch.nan_to_num(returns, nan=INVALID_RETURN, posinf=INVALID_RETURN, neginf=INVALID_RETURN)
 
 

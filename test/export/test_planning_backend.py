@@ -1,4 +1,5 @@
-"""Which backend plans a learned ensemble: the faster one on this CPU (bench/onnx_backend.py) by default."""
+"""Which backend plans a learned ensemble: the fused ONNX Runtime graph on the CPU by default
+(bench/planner_latency.py), torch elsewhere."""
 import numpy as np
 import pytest
 import torch
@@ -11,14 +12,16 @@ from mbrl_ros.models.ensemble import EnsembleConfig, EnsembleDynamics
 torch.set_num_threads(1)
 
 
-def test_auto_is_onnx_runtime_on_one_cpu_thread_and_torch_otherwise():
+def test_auto_is_the_fused_onnx_runtime_graph_on_the_cpu_and_torch_otherwise():
     assert resolve_planning_backend("auto", device="cpu", threads=1) == "onnx"
-    assert resolve_planning_backend("auto", device="cpu", threads=2) == "torch"
+    assert resolve_planning_backend("auto", device="cpu", threads=2) == "onnx"
+    assert resolve_planning_backend("onnx_step", device="cpu", threads=2) == "onnx_step"
     assert resolve_planning_backend("auto", device="cuda", threads=1) == "torch"
     assert resolve_planning_backend("torch", device="cpu", threads=1) == "torch"
     assert resolve_planning_backend("onnx", device="cpu", threads=4) == "onnx"
-    with pytest.raises(ValueError, match="on the CPU"):
-        resolve_planning_backend("onnx", device="cuda", threads=1)
+    for backend in ("onnx", "onnx_step"):
+        with pytest.raises(ValueError, match="on the CPU"):
+            resolve_planning_backend(backend, device="cuda", threads=1)
     with pytest.raises(ValueError, match="planning_backend must be one of"):
         resolve_planning_backend("tensorrt")
 
@@ -33,7 +36,8 @@ def test_only_a_probabilistic_torch_ensemble_is_wrapped_and_it_still_trains_as_t
     model = small_ensemble()
     wrapped = for_planning(model, "auto", threads=1)
     assert isinstance(wrapped, TrainableOnnxEnsemble) and wrapped.ensemble is model
-    assert for_planning(model, "torch") is model and for_planning(model, "auto", threads=2) is model
+    assert wrapped.runtime.fused and not for_planning(model, "onnx_step").runtime.fused
+    assert for_planning(model, "torch") is model and for_planning(model, "auto", device="cuda") is model
     deterministic = small_ensemble(probabilistic=False)
     assert for_planning(deterministic, "onnx") is deterministic
     assert for_planning(wrapped, "onnx") is wrapped
