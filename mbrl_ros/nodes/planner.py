@@ -76,11 +76,13 @@ from mbrl_ros.nodes.joint_layout import state_layout
 from mbrl_ros.nodes.model_messages import ModelRejectedError, decode_model, model_version
 from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
 from mbrl_ros.nodes.runner import run_node
-from mbrl_ros.export.onnx_ensemble import OnnxEnsembleModel, for_planning, resolve_planning_backend
+from mbrl_ros.export.onnx_ensemble import (OnnxEnsembleModel, TrainableOnnxEnsemble, for_planning,
+                                           resolve_planning_backend)
 from mbrl_ros.learning.initial_model import load_initial_model
 from mbrl_ros.learning.loop import seed_action
 from mbrl_ros.nodes.shared_parameters import declare_learning, declare_task
 from mbrl_ros.planning import PLANNERS, TrajectoryObjective, make_planner
+from mbrl_ros.planning.timed_plan import TimedPlan
 from mbrl_ros.ros.compat import MutuallyExclusiveCallbackGroup, Node, msg, qos_profile_latched
 
 
@@ -127,15 +129,6 @@ class PlannerNodeConfig:
     diagnostics_period: float = param(1.0, "Seconds between two /diagnostics messages.", low=0.01, high=3600.0)
 
 
-@dataclasses.dataclass
-class _Plan:
-    """The newest plan: ``actions (H, A)`` from the state stamped ``stamp_ns``."""
-
-    actions: np.ndarray
-    stamp_ns: int
-    next_index: int = 0
-
-
 class PlannerNode(CommandNodeMixin, Node):
     """Sampling MPC on a learned (or, before one exists, no) model; see the module docstring."""
 
@@ -171,6 +164,8 @@ class PlannerNode(CommandNodeMixin, Node):
         if cfg.initial_model:
             carried = load_initial_model(cfg.initial_model, spec, device=self._device)
             self.model = for_planning(carried, self._backend, device=self._device, threads=self.learning.threads)
+            if isinstance(self.model, TrainableOnnxEnsemble):
+                self.model.prepare_returns(self.task.reward, self.horizon)  # before the first state
             self.objective.model = self.model
             self.model_version = max(model_version(carried), 0)
             self.health.set("model_version", self.model_version)
@@ -178,7 +173,7 @@ class PlannerNode(CommandNodeMixin, Node):
 
         # Shared between threads; every lock is held only to copy a reference.
         self._lock = threading.Lock()
-        self._plan: _Plan | None = None
+        self._plan: TimedPlan | None = None
         self._planned_on_model = False  # state_async: explore until the first plan on a model
         self._pending_model = None
         self._episode_ended = False
@@ -265,8 +260,11 @@ class PlannerNode(CommandNodeMixin, Node):
         except ModelRejectedError as exc:
             self.health.reject("model", exc.reason, str(exc))
             return
-        # Exported to ONNX Runtime here, in the model callback, when that plans faster.
+        # Exported to ONNX Runtime here, in the model callback, when that plans faster; the fused
+        # graph of this task's reward too (about a second), so the planning thread never waits for it.
         model = for_planning(model, self._backend, device=self._device, threads=self.learning.threads)
+        if isinstance(model, TrainableOnnxEnsemble):
+            model.prepare_returns(self.task.reward, self.horizon)
         with self._lock:
             self._pending_model = model
         self.get_logger().info(f"model version {model_version(model)} accepted "
@@ -351,7 +349,7 @@ class PlannerNode(CommandNodeMixin, Node):
             self._publish_path(obs, actions, stamp_ns)
 
     def _store_plan(self, actions: np.ndarray, stamp_ns: int) -> None:
-        plan = _Plan(np.clip(actions, self._low, self._high), stamp_ns)
+        plan = TimedPlan(np.clip(actions, self._low, self._high), stamp_ns, self._period_ns)
         if self.config.trigger == "state":
             plan.next_index = 1
         with self._lock:
@@ -383,10 +381,10 @@ class PlannerNode(CommandNodeMixin, Node):
             else:
                 self._publish_command(self.safe_action, tag_ns=stamp_ns, kind="no_model")
             return
-        index = round((stamp_ns - plan.stamp_ns) / self._period_ns)
+        index, action = plan.action_at(stamp_ns)
         self._plan_indices.append(index)
-        if 0 <= index < plan.actions.shape[0]:
-            self._publish_command(plan.actions[index], tag_ns=stamp_ns, kind="plan")
+        if action is not None:
+            self._publish_command(action, tag_ns=stamp_ns, kind="plan")
         else:
             self._publish_command(self.safe_action, tag_ns=stamp_ns, kind="plan_exhausted")
         self.health.set("plan_index", index)
@@ -398,10 +396,9 @@ class PlannerNode(CommandNodeMixin, Node):
             plan = self._plan
             if plan is None:
                 return
-            index = plan.next_index
-            plan.next_index += 1
-        if index < plan.actions.shape[0]:
-            self._publish_command(plan.actions[index])
+            action = plan.take_next()
+        if action is not None:
+            self._publish_command(action)
         else:
             self._publish_command(self.safe_action, kind="plan_exhausted")
 
