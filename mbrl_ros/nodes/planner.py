@@ -127,6 +127,12 @@ class PlannerNodeConfig:
     model_probe_sequences: int = param(16, "Random action sequences rolled out to check a new model.",
                                        low=1, high=100000)
     diagnostics_period: float = param(1.0, "Seconds between two /diagnostics messages.", low=0.01, high=3600.0)
+    planning_process: bool = param(False, "trigger state_async only: run the optimizer in a child process "
+                                   "(mbrl_ros.planning.process) and read its plans from shared memory, so "
+                                   "the state callback never shares the interpreter lock with planning; "
+                                   "~/plan is not published then.")
+    planning_nice: int = param(0, "planning_process: nice increment of the planning process (0: as the node).",
+                               low=0, high=19)
 
 
 class PlannerNode(CommandNodeMixin, Node):
@@ -154,6 +160,26 @@ class PlannerNode(CommandNodeMixin, Node):
         self._path_indices = list(cfg.path_indices) or list(range(min(3, self.layout.num_joints)))
         if any(not 0 <= i < spec.obs_dim for i in self._path_indices) or len(self._path_indices) > 3:
             raise ConfigError(f"path_indices {self._path_indices} must be at most 3 entries in [0, {spec.obs_dim})")
+        if cfg.planning_process and cfg.trigger != "state_async":
+            raise ConfigError(f"planning_process needs trigger state_async (each state answered from the newest "
+                              f"plan); trigger {cfg.trigger} waits for plans in this process")
+        if cfg.planning_process and cfg.initial_model:
+            raise ConfigError("planning_process does not take initial_model yet; publish it on the model topic")
+        self._process = None
+        if cfg.planning_process:
+            from mbrl_ros.config import to_dict
+            from mbrl_ros.planning.process import PlanningProcess, PlanningSetup
+
+            task_config = getattr(self.task, "config", None)
+            setup = PlanningSetup(task=cfg.task, task_config=to_dict(task_config) if task_config is not None else {},
+                                  planner=cfg.planner, planner_config=to_dict(planner_config),
+                                  learning=to_dict(self.learning), seed=cfg.seed,
+                                  deadline_s=cfg.deadline_fraction * spec.control_period, period_ns=self._period_ns,
+                                  backend=self._backend, threads=self.learning.threads, nice=cfg.planning_nice)
+            self._process = PlanningProcess(setup, self.horizon, spec.act_dim)
+            self._slot_seq = 0  # the newest plan taken from the slot
+            self._dropped_seq = 0  # the watchdog dropped plans up to this one
+            self._plans_seen = 0
 
         # The optimizer and its objective belong to the planning thread.
         self.objective = TrajectoryObjective(None, self.task.reward,
@@ -202,7 +228,8 @@ class PlannerNode(CommandNodeMixin, Node):
             self.create_timer(spec.control_period, self._on_control_tick, callback_group=control)
         self._create_watchdog(control)
         self._thread = threading.Thread(target=self._planning_loop, name="planning", daemon=True)
-        self._thread.start()
+        if self._process is None:
+            self._thread.start()
         self.get_logger().info(
             f"{cfg.planner} on {spec.name} ({self._backend} ensemble backend), horizon {self.horizon}, "
             f"trigger {cfg.trigger}, deadline "
@@ -239,7 +266,13 @@ class PlannerNode(CommandNodeMixin, Node):
             self._last_state_wall = time.monotonic()
             self._last_obs = obs
         if self.config.trigger == "state_async":
+            if self._process is not None:
+                self._take_process_plan()
             self._answer_state(sample.stamp_ns)  # before handing the state on: it never waits on planning
+        if self._process is not None:
+            self._process.submit_state(obs, sample.stamp_ns)
+            self.health.count("states")
+            return
         with self._state_cv:
             if self._latest_state is not None:
                 self.health.count("states_skipped")  # the planner was busy: plan on the newest only
@@ -248,8 +281,31 @@ class PlannerNode(CommandNodeMixin, Node):
         self.health.count("states")
 
     def _on_episode_end(self, _message: Any) -> None:
+        if self._process is not None:
+            self._process.end_episode()
+            return
         with self._lock:
             self._episode_ended = True
+
+    def _take_process_plan(self) -> None:
+        """planning_process: adopt the slot's newest plan (a non-blocking shared-memory copy)."""
+        plan = self._process.latest()
+        if plan is None or plan.seq == self._slot_seq:
+            return
+        self._slot_seq = plan.seq
+        if plan.seq <= self._dropped_seq:
+            return
+        self._plan_times.append(plan.plan_seconds)
+        self.health.set("plan_ms", plan.plan_seconds * 1e3)
+        self.health.set("plan_iterations", plan.iterations)
+        self.health.set("predicted_return", plan.predicted_return)
+        self.health.count("plans", plan.plans - self._plans_seen)  # the child's count: plans made
+        self._plans_seen = plan.plans
+        if plan.deadline_hit:
+            self.health.count("deadline_misses")
+        with self._lock:
+            self._plan = TimedPlan(plan.actions, plan.stamp_ns, self._period_ns)
+        self._planned_on_model = True
 
     def _on_model(self, message: Any) -> None:
         with self._lock:
@@ -259,6 +315,13 @@ class PlannerNode(CommandNodeMixin, Node):
                                  probe_sequences=self.config.model_probe_sequences, seed=self.config.seed)
         except ModelRejectedError as exc:
             self.health.reject("model", exc.reason, str(exc))
+            return
+        if self._process is not None:  # checked here, planned there
+            self._process.submit_model(message_bytes(message))
+            self.model_version = model_version(model)
+            self.health.set("model_version", self.model_version)
+            self.health.count("models_swapped")
+            self.get_logger().info(f"model version {self.model_version} accepted; sent to the planning process")
             return
         # Exported to ONNX Runtime here, in the model callback, when that plans faster; the fused
         # graph of this task's reward too (about a second), so the planning thread never waits for it.
@@ -408,6 +471,8 @@ class PlannerNode(CommandNodeMixin, Node):
         episodes drops it as stale instead of applying it to its next state."""
         with self._lock:
             self._plan = None
+            if self._process is not None:
+                self._dropped_seq = self._slot_seq
         return self._last_state_ns if self.config.trigger in ("state", "state_async") else None
 
     def _publish_diagnostics(self) -> None:
@@ -429,6 +494,8 @@ class PlannerNode(CommandNodeMixin, Node):
         self._stopping.set()
         with self._state_cv:
             self._state_cv.notify_all()
+        if self._process is not None:
+            self._process.stop()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=5.0)
 

@@ -130,3 +130,39 @@ def test_state_async_answers_every_state_at_once_from_the_newest_plan(graph, lat
         assert value == pytest.approx(plan.actions[index, 0] if index < horizon else 0.0), index
     assert node.health.get("commands.plan") >= 1 and node.health.get("commands.plan_exhausted") >= 1
 
+
+
+def test_planning_process_answers_states_from_the_plans_of_its_child(graph, latched, wait_for, trained_model):
+    node, commands, states, models = start(graph, latched, wait_for, trigger="state_async", planning_process=True)
+    assert node._process is not None and node._process.alive and not node._thread.is_alive()
+    period = 50_000_000
+    stamps = iter(range(1_000_000_000, 10 ** 12, period))
+
+    def answer(stamp):
+        count = len(commands)
+        states.publish(joint_state_message(stamp, ["hinge"], [0.0], [0.0]))
+        wait_for(lambda: len(commands) == count + 1, what=f"the command for the state at {stamp}")
+        action, tag = command_to_action(commands[-1], 1)
+        assert tag == stamp and abs(action[0]) <= LIMIT
+
+    answer(next(stamps))  # no model yet: exploration
+    assert node.health.get("commands.explore") == 1
+    models.publish(model_message(node, trained_model))
+    wait_for(lambda: node.health.get("models_swapped") == 1, what="the model check")
+
+    def planned():
+        answer(next(stamps))
+        return node.health.get("commands.plan") >= 1
+
+    wait_for(planned, timeout=180.0, what="a command from the child's plan (a spawned child imports torch first)")
+    assert node.health.get("plans") >= 1 and node._plan is not None
+    process = node._process
+    node.stop()
+    assert not process.alive
+
+
+def test_planning_process_needs_state_async(graph, latched, wait_for):
+    from mbrl_ros.config import ConfigError
+
+    with pytest.raises(ConfigError, match="planning_process needs trigger state_async"):
+        graph.start(PlannerNode, **{**FAST_PLANNER, "trigger": "state", "planning_process": True})

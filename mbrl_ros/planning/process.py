@@ -1,0 +1,247 @@
+"""Planning in its own process: states in through a pipe, plans out through a shared-memory slot.
+
+Why a process: a planning *thread* shares the interpreter lock with the control callbacks of its
+node, so every Python step of the optimizer (sampling, top-k, refits) can delay a command. A
+:class:`PlanningProcess` runs the optimizer (OptimizePolicy) in a child process; the control side
+(ActionFromPolicy) only reads the newest plan from a :class:`PlanSlot`, a seqlock in shared
+memory: the reader never blocks and never waits for the writer, it retries the copy if a write
+overlapped it. No ROS here: the node is a thin adapter.
+
+Messages to the child (``multiprocessing`` pipe, newest state wins): ``("state", obs, stamp_ns)``,
+``("model", bytes)`` (an ``EnsembleDynamics`` ``.npz`` payload the node has already checked),
+``("episode_end",)``, ``("stop",)``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import time
+from multiprocessing import shared_memory
+from typing import Any
+
+import numpy as np
+
+#: Header of the slot: seq, stamp_ns, length, plans, iterations, deadline_hit (int64), then
+#: plan_seconds, predicted_return (float64), then the actions (float64, horizon x act_dim).
+_INTS, _FLOATS = 6, 2
+
+
+@dataclasses.dataclass
+class SlotPlan:
+    """One plan read from a :class:`PlanSlot`."""
+
+    seq: int
+    stamp_ns: int
+    actions: np.ndarray
+    plans: int
+    iterations: int
+    deadline_hit: bool
+    plan_seconds: float
+    predicted_return: float
+
+
+class PlanSlot:
+    """The newest plan in shared memory, single writer, any number of non-blocking readers (seqlock).
+
+    Args:
+        horizon, act_dim: the largest plan it holds.
+        name: attach to an existing slot (the child); None: create one (the parent, who unlinks it).
+    """
+
+    def __init__(self, horizon: int, act_dim: int, name: str | None = None):
+        self.horizon, self.act_dim = int(horizon), int(act_dim)
+        size = 8 * (_INTS + _FLOATS + self.horizon * self.act_dim)
+        self._owner = name is None
+        self.shm = shared_memory.SharedMemory(name=name, create=self._owner, size=size if self._owner else 0)
+        self._ints = np.ndarray(_INTS, np.int64, self.shm.buf, 0)
+        self._floats = np.ndarray(_FLOATS, np.float64, self.shm.buf, 8 * _INTS)
+        self._actions = np.ndarray((self.horizon, self.act_dim), np.float64, self.shm.buf, 8 * (_INTS + _FLOATS))
+        if self._owner:
+            self._ints[:] = 0
+        else:
+            # Python < 3.13 registers an attached block with the resource tracker as if this process
+            # owned it, which would unlink it (and warn) when the child exits: the parent owns it.
+            from multiprocessing import resource_tracker
+
+            resource_tracker.unregister(self.shm._name, "shared_memory")  # noqa: SLF001 (no public handle)
+
+    @property
+    def name(self) -> str:
+        return self.shm.name
+
+    def write(self, actions: np.ndarray, stamp_ns: int, *, plans: int, iterations: int, deadline_hit: bool,
+              plan_seconds: float, predicted_return: float) -> None:
+        actions = np.asarray(actions, np.float64).reshape(-1, self.act_dim)
+        length = min(actions.shape[0], self.horizon)
+        seq = int(self._ints[0])
+        self._ints[0] = seq + 1  # odd: a write is in progress
+        self._ints[1:] = (int(stamp_ns), length, int(plans), int(iterations), int(bool(deadline_hit)))
+        self._floats[:] = (float(plan_seconds), float(predicted_return))
+        self._actions[:length] = actions[:length]
+        self._ints[0] = seq + 2
+
+    def read(self, retries: int = 100) -> SlotPlan | None:
+        """The newest plan (a copy), or None before the first one. Never blocks on the writer."""
+        for _ in range(retries):
+            seq = int(self._ints[0])
+            if seq == 0:
+                return None
+            if seq % 2:
+                continue
+            ints, floats = self._ints.copy(), self._floats.copy()
+            actions = self._actions[: max(1, min(int(ints[2]), self.horizon))].copy()
+            if int(self._ints[0]) == seq:
+                return SlotPlan(seq, int(ints[1]), actions, int(ints[3]), int(ints[4]), bool(ints[5]),
+                                float(floats[0]), float(floats[1]))
+        return None  # a writer kept overlapping: the caller keeps its previous plan this once
+
+    def close(self) -> None:
+        # The numpy views borrow the buffer: drop them before closing it.
+        self._ints = self._floats = self._actions = None
+        self.shm.close()
+        if self._owner:
+            self.shm.unlink()
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanningSetup:
+    """Everything the child needs to build the optimizer (plain values: it is pickled)."""
+
+    task: str
+    task_config: dict
+    planner: str
+    planner_config: dict
+    learning: dict
+    seed: int
+    deadline_s: float
+    period_ns: int
+    backend: str
+    threads: int
+    nice: int = 0
+
+
+def _worker(setup: PlanningSetup, conn, slot_name: str) -> None:
+    import os
+
+    import torch
+
+    from mbrl_ros.export.onnx_ensemble import TrainableOnnxEnsemble, for_planning
+    from mbrl_ros.models.ensemble import EnsembleDynamics
+    from mbrl_ros.planning import TrajectoryObjective, make_planner
+    from mbrl_ros.tasks import make_task
+
+    if setup.nice:
+        os.nice(setup.nice)
+    torch.set_num_threads(setup.threads)
+    task = make_task(setup.task, setup.task_config or None)
+    spec = task.spec
+    horizon = int(setup.learning.get("horizon", 20))
+    objective = TrajectoryObjective(None, task.reward, generator=torch.Generator().manual_seed(setup.seed))
+    planner = make_planner(setup.planner, setup.planner_config, action_low=spec.action_low,
+                           action_high=spec.action_high, horizon=horizon, objective=objective, seed=setup.seed,
+                           nominal_action=spec.nominal_action)
+    slot = PlanSlot(horizon, spec.act_dim, name=slot_name)
+    low, high = np.asarray(spec.action_low), np.asarray(spec.action_high)
+    model, last_ns, plans = None, None, 0
+    try:
+        while True:
+            state = None
+            if not conn.poll(0.1):
+                continue
+            while conn.poll():  # drain: keep the newest state, apply every model and episode end
+                message = conn.recv()
+                kind = message[0]
+                if kind == "stop":
+                    return
+                if kind == "state":
+                    state = message[1:]
+                elif kind == "model":
+                    model = for_planning(EnsembleDynamics.from_bytes(message[1]), setup.backend,
+                                         threads=setup.threads)
+                    if isinstance(model, TrainableOnnxEnsemble):
+                        model.prepare_returns(task.reward, horizon)
+                    objective.model = model
+                elif kind == "episode_end":
+                    planner.reset()
+                    last_ns = None
+            if state is None or model is None:
+                continue
+            obs, stamp_ns = state
+            if last_ns is not None:
+                steps = round((stamp_ns - last_ns) / setup.period_ns)
+                if steps > horizon:
+                    planner.reset()
+                elif steps > 0:
+                    planner.shift(steps)
+            result = planner.plan(obs, time.perf_counter() + setup.deadline_s)
+            last_ns = stamp_ns
+            actions = result.actions.detach().cpu().numpy().astype(np.float64)
+            if not np.all(np.isfinite(actions)):
+                planner.reset()
+                continue  # the node keeps answering from the previous plan, or the safe command
+            plans += 1
+            slot.write(np.clip(actions, low, high), stamp_ns, plans=plans, iterations=result.iterations,
+                       deadline_hit=result.deadline_hit, plan_seconds=result.seconds,
+                       predicted_return=result.predicted_return)
+    except (EOFError, BrokenPipeError, KeyboardInterrupt):
+        return  # the parent went away or is stopping
+    finally:
+        slot.close()
+
+
+class PlanningProcess:
+    """The optimizer in a child process (spawned: no state inherited from a threaded parent)."""
+
+    def __init__(self, setup: PlanningSetup, horizon: int, act_dim: int):
+        self.slot = PlanSlot(horizon, act_dim)
+        self._stopped = False
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = _pipe(context)
+        self.process = context.Process(target=_worker, args=(setup, child, self.slot.name), name="planning",
+                                       daemon=True)
+        self.process.start()
+        child.close()
+
+    def _send(self, message: Any) -> None:
+        try:
+            self._conn.send(message)
+        except (BrokenPipeError, OSError) as exc:
+            raise RuntimeError(f"the planning process is gone (exit code {self.process.exitcode})") from exc
+
+    def submit_state(self, obs: np.ndarray, stamp_ns: int) -> None:
+        self._send(("state", np.asarray(obs, np.float64), int(stamp_ns)))
+
+    def submit_model(self, data: bytes) -> None:
+        self._send(("model", bytes(data)))
+
+    def end_episode(self) -> None:
+        self._send(("episode_end",))
+
+    def latest(self) -> SlotPlan | None:
+        return self.slot.read()
+
+    @property
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the child (a stop message, then terminate after ``timeout``) and free the slot; idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            self._conn.send(("stop",))
+        except (BrokenPipeError, OSError):
+            pass  # already gone: nothing to tell it
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout)
+        self._conn.close()
+        self.slot.close()
+
+
+def _pipe(context):
+    """``(parent end: send, child end: receive)``."""
+    receive, send = context.Pipe(duplex=False)
+    return send, receive

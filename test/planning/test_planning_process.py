@@ -1,0 +1,76 @@
+"""Planning in a child process: the shared-memory plan slot (seqlock) and the child's plans."""
+import time
+
+import numpy as np
+import pytest
+
+from mbrl_ros.models.ensemble import EnsembleConfig, EnsembleDynamics
+from mbrl_ros.planning.process import PlanningProcess, PlanningSetup, PlanSlot
+from mbrl_ros.tasks import make_task
+
+
+def test_slot_is_empty_until_written_then_gives_the_newest_plan_as_a_copy():
+    slot = PlanSlot(horizon=4, act_dim=2)
+    try:
+        assert slot.read() is None
+        slot.write(np.arange(8.0).reshape(4, 2), 123, plans=1, iterations=3, deadline_hit=False,
+                   plan_seconds=0.01, predicted_return=-2.5)
+        first = slot.read()
+        assert (first.seq, first.stamp_ns, first.plans, first.iterations, first.deadline_hit) == (2, 123, 1, 3, False)
+        assert first.actions.tolist() == np.arange(8.0).reshape(4, 2).tolist()
+        assert (first.plan_seconds, first.predicted_return) == (0.01, -2.5)
+        slot.write(np.ones((1, 2)), 456, plans=2, iterations=1, deadline_hit=True, plan_seconds=0.02,
+                   predicted_return=0.0)  # a one-step plan (a safe command)
+        second = slot.read()
+        assert second.seq == 4 and second.actions.shape == (1, 2) and second.deadline_hit
+        assert first.actions[0].tolist() == [0.0, 1.0]  # the earlier read was a copy
+        reader = PlanSlot(4, 2, name=slot.name)  # another process attaches by name
+        assert reader.read().stamp_ns == 456
+        reader.close()
+    finally:
+        slot.close()
+
+
+def test_a_write_in_progress_is_never_read():
+    slot = PlanSlot(horizon=2, act_dim=1)
+    try:
+        slot.write(np.zeros((2, 1)), 1, plans=1, iterations=1, deadline_hit=False, plan_seconds=0.0,
+                   predicted_return=0.0)
+        slot._ints[0] += 1  # what a writer interrupted halfway leaves: an odd sequence number
+        assert slot.read(retries=3) is None
+    finally:
+        slot._ints[0] += 1
+        slot.close()
+
+
+def test_the_child_plans_on_the_newest_state_with_the_model_it_was_sent():
+    task = make_task("pendulum_swingup")
+    spec = task.spec
+    cfg = EnsembleConfig(ensemble_size=2, num_elites=2, num_particles=2, hidden_layers=2, hidden_units=16,
+                         max_epochs=2)
+    model = EnsembleDynamics(spec.obs_dim, spec.act_dim, cfg, angle_indices=spec.angle_indices)
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(100, spec.obs_dim))
+    model.fit(obs, rng.uniform(-1, 1, (100, 1)), obs + 0.1)
+    setup = PlanningSetup(task="pendulum_swingup", task_config={}, planner="icem",
+                          planner_config={"population": 16, "min_population": 8, "num_elites": 4},
+                          learning={"horizon": 5}, seed=0, deadline_s=1.0, period_ns=50_000_000,
+                          backend="onnx", threads=1)
+    process = PlanningProcess(setup, 5, spec.act_dim)
+    try:
+        process.submit_model(model.to_bytes())
+        stamp, deadline = 10 ** 9, time.monotonic() + 120  # a spawned child imports torch first
+        plan = None
+        while plan is None or plan.stamp_ns < stamp - 50_000_000:
+            assert time.monotonic() < deadline and process.alive, "no plan from the planning process"
+            stamp += 50_000_000
+            process.submit_state(obs[0], stamp)
+            time.sleep(0.05)
+            plan = process.latest()
+        assert plan.actions.shape == (5, 1) and np.all(np.abs(plan.actions) <= spec.action_high[0])
+        assert plan.plans >= 1 and plan.iterations >= 1
+    finally:
+        process.stop()
+    assert not process.alive
+    with pytest.raises(RuntimeError, match="planning process is gone"):
+        process.submit_state(obs[0], stamp)
