@@ -273,7 +273,8 @@ def mbrl_lib_comparison(args, task) -> dict:
           f"{'':7s} {their_gflops:8.1f} {their_gflops / peaks['bmm_peak']:8.1%} "
           f"{their_gflops / peaks['sgemm_peak']:8.1%}  ({theirs['library']}, torch {theirs['torch']}, "
           f"{theirs['threads']} threads)")
-    print(f"# per action: ours {ours['p50_ms']:.0f} ms vs mbrl-lib {theirs['p50_s'] * 1e3:.0f} ms (p50): x{speedup:.2f} "
+    print(f"# per action: ours {ours['p50_ms']:.0f} ms vs mbrl-lib {theirs['p50_s'] * 1e3:.0f} ms (p50): "
+          f"x{speedup:.2f} "
           f"faster; the same evaluations at the 1024^3 sgemm peak would be x{bound:.2f} faster than mbrl-lib "
           f"(the most any implementation could show here)")
     return {"ours": ours, "mbrl_lib": theirs, "speedup_p50": speedup, "speedup_bound_at_sgemm_peak": bound,
