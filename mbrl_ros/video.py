@@ -79,7 +79,7 @@ class EpisodeVideo:
         path: the MP4 to write.
         width, height: frame size in pixels (at most the MJCF's ``offwidth`` x ``offheight``).
         fps: frames per second (default: one frame per control period, real speed).
-        camera: camera name (default the MJCF's first camera, else the free camera).
+        camera: an MJCF camera's name (default: a free camera framing the whole model from the side).
     """
 
     def __init__(self, task: Any, path: str | Path, *, width: int = 320, height: int = 240,
@@ -101,13 +101,17 @@ class EpisodeVideo:
         self._scene = mujoco.MjvScene(self.model, maxgeom=self.model.ngeom + 1000)
         self._option = mujoco.MjvOption()
         self._camera = mujoco.MjvCamera()
-        camera_id = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, camera) if camera else 0
-        if camera and camera_id < 0:
-            raise VideoError(f"camera {camera!r} is not in the MJCF")
-        if self.model.ncam > 0:
+        if camera:
+            camera_id = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
+            if camera_id < 0:
+                raise VideoError(f"camera {camera!r} is not in the MJCF")
             self._camera.type, self._camera.fixedcamid = mujoco.mjtCamera.mjCAMERA_FIXED, camera_id
         else:
+            # The whole model (the cartpole's full rail), seen from the side and a little above: a
+            # fixed MJCF camera loses a cart that drives off, as early learned models do.
             mujoco.mjv_defaultFreeCamera(self.model, self._camera)
+            self._camera.azimuth, self._camera.elevation = 90.0, -10.0
+            self._camera.distance *= 0.6   # mjv_defaultFreeCamera leaves a wide margin around the extent
         self._viewport = mujoco.MjrRect(0, 0, self.width, self.height)
         self._rgb = np.empty((self.height, self.width, 3), dtype=np.uint8)  # reused every frame
         self._scratch = mujoco.MjData(self.model)
