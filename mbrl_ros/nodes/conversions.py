@@ -212,6 +212,27 @@ def float64_array_message(values: Sequence[float]) -> Any:
     return message
 
 
+def float64_matrix_message(values: np.ndarray, labels: tuple[str, str] = ("rows", "columns")) -> Any:
+    """``std_msgs/Float64MultiArray`` of a 2-D array, row-major, with its two layout dims."""
+    values = np.asarray(values, dtype=np.float64)
+    message = float64_array_message(values.ravel())
+    dims = []
+    for label, size, stride in ((labels[0], values.shape[0], values.size), (labels[1], values.shape[1], values.shape[1])):
+        dim = msg("std_msgs/msg/MultiArrayDimension")()
+        dim.label, dim.size, dim.stride = label, int(size), int(stride)
+        dims.append(dim)
+    message.layout.dim = dims
+    return message
+
+
+def float64_matrix(message: Any) -> np.ndarray:
+    """The 2-D array of :func:`float64_matrix_message` (its first two layout dims)."""
+    dims = message.layout.dim
+    if len(dims) < 2:
+        raise ValueError(f"expected a 2-D layout, got {len(dims)} dim(s)")
+    return np.asarray(message.data, dtype=np.float64).reshape(int(dims[0].size), int(dims[1].size))
+
+
 # -- models ----------------------------------------------------------------
 def bytes_message(data: bytes) -> Any:
     """A ``std_msgs/UInt8MultiArray`` carrying ``data``."""

@@ -21,6 +21,9 @@ Publishes:
         pose h is stamped state stamp + (h + 1) control periods and its position x, y, z holds
         the predicted observation entries ``path_indices`` (by default the first three joint
         positions, in rad or m; missing ones are 0). Orientation is the identity.
+    ~/plan_spread (std_msgs/Float64MultiArray): with ~/plan, the standard deviation over the
+        particles (ensemble members) of the same entries, row-major (H, len(path_indices)); the
+        layout's two dims say so. Shown by the ``viz`` node as the ensemble's spread.
     /diagnostics: plan time, deadline misses (plans cut short by the deadline), model version,
         rejected inputs and models, safe commands; with ``state_async`` also ``plan_index``
         (control periods between the answered state and the start state of the plan that
@@ -70,7 +73,7 @@ import torch
 
 from mbrl_ros.config import ConfigError, param
 from mbrl_ros.nodes.command_node import CommandNodeMixin, median_p99
-from mbrl_ros.nodes.conversions import message_bytes, path_message, seconds_to_ns
+from mbrl_ros.nodes.conversions import float64_matrix_message, message_bytes, path_message, seconds_to_ns
 from mbrl_ros.nodes.diagnostics import NodeHealth
 from mbrl_ros.nodes.joint_layout import state_layout
 from mbrl_ros.nodes.model_messages import ModelRejectedError, decode_model, model_version
@@ -218,6 +221,8 @@ class PlannerNode(CommandNodeMixin, Node):
         control = MutuallyExclusiveCallbackGroup()
         self._create_command_publisher()
         self._path_pub = self.create_publisher(msg("nav_msgs/msg/Path"), "~/plan", 10) if cfg.publish_path else None
+        self._spread_pub = (self.create_publisher(msg("std_msgs/msg/Float64MultiArray"), "~/plan_spread", 10)
+                            if cfg.publish_path else None)
         self._subscribe_state(inputs)  # the observation extra's subscription first
         self.create_subscription(msg("std_msgs/msg/UInt8MultiArray"), cfg.model_topic, self._on_model,
                                  qos_profile_latched, callback_group=models)
@@ -429,6 +434,9 @@ class PlannerNode(CommandNodeMixin, Node):
         points[:, :len(self._path_indices)] = mean[:, self._path_indices]
         if np.all(np.isfinite(points)):
             self._path_pub.publish(path_message(stamp_ns, self._period_ns, points, self.config.path_frame))
+        spread = trajectory[0].std(0, correction=0).cpu().numpy()[:, self._path_indices]  # (H, K)
+        if np.all(np.isfinite(spread)):
+            self._spread_pub.publish(float64_matrix_message(spread, ("horizon", "entry")))
 
     # -- control side (executor threads; publishing, watchdog: CommandNodeMixin) --------------
     def _answer_state(self, stamp_ns: int) -> None:

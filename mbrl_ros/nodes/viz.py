@@ -6,6 +6,8 @@ to ``ws://<host>:<port>`` (default ``ws://127.0.0.1:8765``).
 Subscribes (our runtime or rclpy, like every node):
     joint_states_topic, state_topic (sensor_msgs/JointState): measured and estimated joints.
     plan_topic (nav_msgs/Path, default /mpc_planner/plan): the planner's predicted trajectory.
+    spread_topic (std_msgs/Float64MultiArray, default /mpc_planner/plan_spread): the ensemble's
+        spread (std over particles) along that trajectory, (horizon, entry).
     reward_topic, episode_return_topic (std_msgs/Float64): per-step rewards, episode returns.
     diagnostics_topic (diagnostic_msgs/DiagnosticArray): every node's health.
 
@@ -13,14 +15,13 @@ Foxglove channels (JSON encoding, one JSON schema each; ``channel_prefix`` + the
     joint_states, state: ``{stamp_ns, name, position, velocity, effort}``.
     plan: ``{stamp_ns, frame_id, points: [[x, y, z], ...]}``.
     plan_scene: schema ``foxglove.SceneUpdate``: the plan as a line strip for the 3D panel.
+    plan_spread: ``{stamp_ns, spread: [[...], ...], max}`` (horizon x entry; ``max`` to plot).
     reward: ``{stamp_ns, reward}``; episode_return: ``{stamp_ns, episode_return}``.
     diagnostics: ``{stamp_ns, statuses: [{name, level, message, hardware_id, values: {k: v}}]}``.
 
 Publishes (for RViz users):
     ~/plan_markers (visualization_msgs/MarkerArray): the plan as a LINE_STRIP and a SPHERE_LIST.
     /diagnostics: messages forwarded per channel.
-
-The ensemble's spread is not shown: the planner publishes only the mean prediction.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ import threading
 from typing import Any, Callable
 
 from mbrl_ros.config import ConfigError, param
-from mbrl_ros.nodes.conversions import stamp_to_ns
+from mbrl_ros.nodes.conversions import float64_matrix, stamp_to_ns
 from mbrl_ros.nodes.diagnostics import NodeHealth
 from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
 from mbrl_ros.nodes.runner import run_node
@@ -54,6 +55,11 @@ _PLAN_SCHEMA = {
     "properties": {"stamp_ns": {"type": "integer"}, "frame_id": {"type": "string"},
                    "points": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}},
 }
+_SPREAD_SCHEMA = {
+    "type": "object",
+    "properties": {"stamp_ns": {"type": "integer"}, "max": {"type": "number"},
+                   "spread": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}},
+}
 _DIAGNOSTICS_SCHEMA = {
     "type": "object",
     "properties": {"stamp_ns": {"type": "integer"},
@@ -75,6 +81,8 @@ class VizConfig:
     joint_states_topic: str = param("/joint_states", "sensor_msgs/JointState of the robot (empty: not shown).")
     state_topic: str = param("/mbrl/state", "sensor_msgs/JointState of the estimator (empty: not shown).")
     plan_topic: str = param("/mpc_planner/plan", "nav_msgs/Path of the planner (empty: not shown).")
+    spread_topic: str = param("/mpc_planner/plan_spread", "std_msgs/Float64MultiArray (horizon, entry) spread "
+                              "of the plan over the ensemble's particles (empty: not shown).")
     reward_topic: str = param("/sim_bridge/reward", "std_msgs/Float64 per-step rewards (empty: not shown).")
     episode_return_topic: str = param("/sim_bridge/episode_return",
                                       "std_msgs/Float64 episode returns (empty: not shown).")
@@ -112,6 +120,12 @@ def plan_scene_json(message: Any, width: float) -> dict:
                    "thickness": width, "scale_invariant": False,
                    "points": [{"x": x, "y": y, "z": z} for x, y, z in plan_points(message)],
                    "color": {"r": 0.1, "g": 0.6, "b": 1.0, "a": 1.0}, "colors": [], "indices": []}]}]}
+
+
+def spread_json(message: Any) -> dict:
+    """The plan's spread ``(H, K)`` (no header: the receive time stamps it)."""
+    spread = float64_matrix(message)
+    return {"spread": spread.tolist(), "max": float(spread.max()) if spread.size else 0.0}
 
 
 def diagnostics_json(message: Any) -> dict:
@@ -178,6 +192,7 @@ class VizNode(Node):
             (cfg.plan_topic, "nav_msgs/msg/Path", "plan", _PLAN_SCHEMA, plan_json, ""),
             (cfg.plan_topic, "nav_msgs/msg/Path", "plan_scene", {"type": "object"},
              lambda m: plan_scene_json(m, width), "foxglove.SceneUpdate"),
+            (cfg.spread_topic, "std_msgs/msg/Float64MultiArray", "plan_spread", _SPREAD_SCHEMA, spread_json, ""),
             (cfg.reward_topic, "std_msgs/msg/Float64", "reward", _scalar_schema("reward"),
              lambda m: {"reward": float(m.data)}, ""),
             (cfg.episode_return_topic, "std_msgs/msg/Float64", "episode_return", _scalar_schema("episode_return"),

@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 
 from mbrl_ros.export.onnx_ensemble import OnnxEnsembleModel
-from mbrl_ros.nodes.conversions import bytes_message, command_to_action, joint_state_message, stamp_to_ns
+from mbrl_ros.nodes.conversions import (
+    bytes_message,
+    command_to_action,
+    float64_matrix,
+    joint_state_message,
+    stamp_to_ns,
+)
 from mbrl_ros.nodes.model_messages import encode_model
 from mbrl_ros.nodes.planner import PlannerNode
 
@@ -34,6 +40,7 @@ def model_message(node, trained_model, **metadata):
 def test_one_tagged_command_per_state_and_live_model_swap(graph, latched, wait_for, trained_model):
     node, commands, states, models = start(graph, latched, wait_for)
     paths = graph.collect("nav_msgs/msg/Path", "/mpc_planner/plan")
+    spreads = graph.collect("std_msgs/msg/Float64MultiArray", "/mpc_planner/plan_spread")
     for k in range(5):
         states.publish(joint_state_message(1_000_000_000 + k * 50_000_000, ["hinge"], [0.1 * k], [0.0]))
         wait_for(lambda: len(commands) == k + 1, what=f"the command for state {k}")
@@ -52,6 +59,9 @@ def test_one_tagged_command_per_state_and_live_model_swap(graph, latched, wait_f
     assert command_to_action(commands[-1], 1)[1] == 2_000_000_000
     wait_for(lambda: len(paths) == 1, what="the planned path")
     assert len(paths[0].poses) == 5 and stamp_to_ns(paths[0].poses[0].header.stamp) == 2_050_000_000
+    wait_for(lambda: len(spreads) == 1, what="the plan's spread")
+    spread = float64_matrix(spreads[0])          # (horizon, path entries): std over the particles
+    assert spread.shape == (5, 1) and np.all(spread >= 0) and spread[-1, 0] > 0
 
     models.publish(bytes_message(b"garbage"))
     models.publish(model_message(node, trained_model, task="cartpole_swingup"))

@@ -10,7 +10,7 @@ import pytest
 import websockets.asyncio.client as websockets_client
 
 from mbrl_ros.nodes import viz
-from mbrl_ros.nodes.conversions import float64_message, joint_state_message, path_message
+from mbrl_ros.nodes.conversions import float64_matrix_message, float64_message, joint_state_message, path_message
 from mbrl_ros.ros.compat import msg
 
 # foxglove-sdk >= 0.2x speaks "foxglove.sdk.v1" (the same ops and binary framing as
@@ -18,7 +18,9 @@ from mbrl_ros.ros.compat import msg
 SUBPROTOCOLS = ["foxglove.sdk.v1", "foxglove.websocket.v1"]
 MESSAGE_DATA = 1   # binary opcode of server -> client messages
 PLAN = np.array([[0.1, 0.2, 0.0], [0.3, 0.4, 0.0], [0.5, 0.6, 0.0]])
-EXPECTED_CHANNELS = {"joint_states", "state", "plan", "plan_scene", "reward", "episode_return", "diagnostics"}
+EXPECTED_CHANNELS = {"joint_states", "state", "plan", "plan_scene", "plan_spread", "reward", "episode_return",
+                     "diagnostics"}
+SPREAD = np.array([[0.01], [0.02], [0.04]])
 
 
 def _diagnostics_message():
@@ -77,6 +79,7 @@ def test_every_foxglove_channel_delivers_decoded_messages(graph):
         "joints": graph.publisher("sensor_msgs/msg/JointState", "/joint_states"),
         "state": graph.publisher("sensor_msgs/msg/JointState", "/mbrl/state"),
         "plan": graph.publisher("nav_msgs/msg/Path", "/mpc_planner/plan"),
+        "spread": graph.publisher("std_msgs/msg/Float64MultiArray", "/mpc_planner/plan_spread"),
         "reward": graph.publisher("std_msgs/msg/Float64", "/sim_bridge/reward"),
         "return": graph.publisher("std_msgs/msg/Float64", "/sim_bridge/episode_return"),
         "diagnostics": graph.publisher("diagnostic_msgs/msg/DiagnosticArray", "/diagnostics"),
@@ -86,6 +89,7 @@ def test_every_foxglove_channel_delivers_decoded_messages(graph):
         pubs["joints"].publish(joint_state_message(2_000_000_000, ["slider", "hinge"], [0.25, 3.0], [0.5, -1.0]))
         pubs["state"].publish(joint_state_message(2_000_000_000, ["slider", "hinge"], [0.24, 3.1], [0.4, -0.9]))
         pubs["plan"].publish(path_message(2_000_000_000, 20_000_000, PLAN, "world"))
+        pubs["spread"].publish(float64_matrix_message(SPREAD, ("horizon", "entry")))
         pubs["reward"].publish(float64_message(0.75))
         pubs["return"].publish(float64_message(123.5))
         pubs["diagnostics"].publish(_diagnostics_message())
@@ -106,6 +110,8 @@ def test_every_foxglove_channel_delivers_decoded_messages(graph):
     assert plan["frame_id"] == "world" and np.allclose(plan["points"], PLAN)
     line = received[prefix + "plan_scene"][0][1]["entities"][0]["lines"][0]
     assert np.allclose([[p["x"], p["y"], p["z"]] for p in line["points"]], PLAN)
+    spread = received[prefix + "plan_spread"][0][1]
+    assert np.allclose(spread["spread"], SPREAD) and spread["max"] == 0.04 and spread["stamp_ns"] > 0
     assert received[prefix + "reward"][0][1]["reward"] == 0.75
     assert received[prefix + "episode_return"][0][1]["episode_return"] == 123.5
     statuses = [s for _, m in received[prefix + "diagnostics"] for s in m["statuses"]]
