@@ -10,7 +10,8 @@ the launch has exited, so they cover every flight.
 What is measured, by px4_sim (the PX4 stand-in, a separate process): the largest gap between two
 /fmu/in/offboard_control_mode messages while the vehicle flies (PX4 leaves offboard after 0.5 s
 without one), the steps flown in failsafe (no heartbeat within 0.5 s, or no setpoint within its
-command_timeout) and the commanded ones. Also printed: each node's scheduling as it logged it,
+command_timeout) in all and after arming ("armed fs": the ones before are the bridge's 1 s
+arm_delay at the start of the first episode, by design) and the commanded ones. Also printed: each node's scheduling as it logged it,
 the CPU seconds the hogs got (so the load was real) and the load average before and after.
 
 ``--baseline-runs N`` adds N runs with ``scheduling.enabled: false`` on every node (everything at
@@ -50,6 +51,7 @@ PARAMS = """\
     episode_length: {episode_length}
 {extra}"""
 SCHEDULING_OFF = "    scheduling: {enabled: false}\n"
+PLANNER_NICE = "mpc_planner:\n  ros__parameters:\n    scheduling: {{nice: {nice}}}\n"
 NODES = 4  # px4_sim, px4_bridge, model_learner, mpc_planner
 
 
@@ -60,7 +62,10 @@ def nodes_up(text: str) -> bool:
 
 def one_run(workdir: Path, args: argparse.Namespace, scheduling_on: bool) -> dict:
     params = workdir / "params.yaml"
-    params.write_text(PARAMS.format(episode_length=args.episode_length, extra="" if scheduling_on else SCHEDULING_OFF))
+    text = PARAMS.format(episode_length=args.episode_length, extra="" if scheduling_on else SCHEDULING_OFF)
+    if args.planner_nice is not None:
+        text += PLANNER_NICE.format(nice=args.planner_nice)
+    params.write_text(text)
     load_before = os.getloadavg()[0]
     measured: dict = {"running": False, "cpu": 0.0, "wall": float("nan")}
 
@@ -86,6 +91,8 @@ def one_run(workdir: Path, args: argparse.Namespace, scheduling_on: bool) -> dic
     scheduling = dict(re.findall(r"\[(\w+)\]: scheduling: ([^\n]*)", text))
     return {"scheduling": "on" if scheduling_on else "off", "exit_code": code,
             "heartbeat_max_gap_s": summary["heartbeat_max_gap_s"], "failsafe_steps": summary["failsafe_steps"],
+            "unarmed_steps": summary["unarmed_steps"],
+            "failsafe_armed": summary["failsafe_steps"] - summary["unarmed_steps"],
             "commanded_steps": summary["commanded_steps"], "steps": summary["steps"],
             "offboard_control_mode": summary["offboard_control_mode"], "overruns": summary.get("overruns", 0),
             "hog_running_at_end": hog_running, "hog_cpu_s": round(hog_cpu, 1), "wall_s": round(run_wall, 1),
@@ -104,17 +111,20 @@ def main() -> int:
     parser.add_argument("--setpoint", default="thrust_torque", choices=("thrust_torque", "motors"))
     parser.add_argument("--timeout", type=float, default=240.0, help="SIGINT to the launch after this (s)")
     parser.add_argument("--bound", type=float, default=0.3, help="goal for the largest heartbeat gap (s)")
+    parser.add_argument("--planner-nice", type=int, default=None,
+                        help="mpc_planner's scheduling.nice (default: its own, 0)")
     parser.add_argument("--json", type=Path, default=None, help="write the rows and the verdict here")
     args = parser.parse_args()
 
     hogs = args.hogs or os.cpu_count()
     print(f"# px4 heartbeat under load: {hogs} hog process(es) on {os.cpu_count()} core(s), nice "
           f"{os.getpriority(os.PRIO_PROCESS, 0)}, {args.episodes} x {args.episode_length} steps at 50 Hz, "
-          f"setpoint {args.setpoint}; python {sys.version.split()[0]}")
+          f"setpoint {args.setpoint}, planner nice {'default' if args.planner_nice is None else args.planner_nice}; "
+          f"python {sys.version.split()[0]}")
     print(f"# uptime before: {Path('/proc/loadavg').read_text().strip()} (1, 5, 15 min load, runnable/total)")
     rows = []
     plan = [True] * args.runs + [False] * args.baseline_runs
-    header = (f"{'run':>3} {'sched':>5} {'max gap s':>9} {'failsafe':>8} {'commanded':>9} {'steps':>5} "
+    header = (f"{'run':>3} {'sched':>5} {'max gap s':>9} {'failsafe':>8} {'armed fs':>8} {'commanded':>9} {'steps':>5} "
               f"{'heartbeats':>10} {'hog cores':>9} {'load 1m':>7} {'wall s':>6}")
     print(header)
     for index, scheduling_on in enumerate(plan):
@@ -123,7 +133,7 @@ def main() -> int:
         row["run"] = index
         rows.append(row)
         print(f"{index:>3} {row['scheduling']:>5} {row['heartbeat_max_gap_s']:>9.4f} {row['failsafe_steps']:>8} "
-              f"{row['commanded_steps']:>9} {row['steps']:>5} {row['offboard_control_mode']:>10} "
+              f"{row['failsafe_armed']:>8} {row['commanded_steps']:>9} {row['steps']:>5} {row['offboard_control_mode']:>10} "
               f"{row['hog_cores']:>9.2f} {row['loadavg_1m_after']:>7.2f} {row['wall_s']:>6.1f}", flush=True)
         if index == 0 or not scheduling_on and plan[index - 1]:
             for node, line in sorted(row["node_scheduling"].items()):
@@ -134,12 +144,13 @@ def main() -> int:
         gaps = [r["heartbeat_max_gap_s"] for r in rows if r["scheduling"] == label]
         if gaps:
             failsafe = [r["failsafe_steps"] for r in rows if r["scheduling"] == label]
+            armed = [r["failsafe_armed"] for r in rows if r["scheduling"] == label]
             verdict[label] = {"runs": len(gaps), "max_gap_s": max(gaps), "all_below_bound": max(gaps) < args.bound,
-                              "failsafe_steps": failsafe, "hogs_ran_throughout": all(
+                              "failsafe_steps": failsafe, "failsafe_steps_after_arming": armed, "hogs_ran_throughout": all(
                                   r["hog_running_at_end"] for r in rows if r["scheduling"] == label)}
             print(f"# scheduling {label}: largest gap {max(gaps):.4f} s over {len(gaps)} run(s) "
                   f"({'all below' if max(gaps) < args.bound else 'NOT all below'} {args.bound} s); failsafe steps "
-                  f"{failsafe}")
+                  f"{failsafe}, of them after arming {armed}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows,

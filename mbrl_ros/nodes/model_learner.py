@@ -62,6 +62,7 @@ from mbrl_ros.nodes.joint_layout import state_layout
 from mbrl_ros.nodes.model_messages import ModelRejectedError, decode_model, encode_model
 from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
 from mbrl_ros.nodes.runner import run_node
+from mbrl_ros.nodes.scheduling import LEARNER_DEFAULTS
 from mbrl_ros.nodes.shared_parameters import declare_learning, declare_task
 from mbrl_ros.ros.compat import Clock, ClockType, MutuallyExclusiveCallbackGroup, Node, msg, qos_profile_latched
 
@@ -375,7 +376,7 @@ class ModelLearnerNode(Node):
 def main(args: list[str] | None = None) -> int:
     # One executor thread: states and commands are taken alternately, close to arrival order
     # (training has its own thread).
-    return run_node(ModelLearnerNode, args, name="model_learner")
+    return run_node(ModelLearnerNode, args, name="model_learner", scheduling=LEARNER_DEFAULTS)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ setpoints (scaled by ``max_thrust``/``max_torque``, as ``px4_bridge``), ``direct
 the newest ActuatorMotors (``motor_order``). Otherwise (PX4's failsafe) it holds the hover
 thrust. Its summary counts what it received: heartbeats and their largest gap, setpoints,
 invalid ones (NaN, thrust outside [-1, 0] on z or non-zero x/y, torques outside [-1, 1]),
-vehicle commands.
+vehicle commands; ``failsafe_steps`` counts every step without a valid command, of which
+``unarmed_steps`` before the vehicle was armed and in offboard (with ``require_arm``: the
+bridge's ``arm_delay``).
 """
 from __future__ import annotations
 
@@ -87,7 +89,8 @@ class PX4SimNode(QuadrotorStandIn):
         self._motors: tuple[float, np.ndarray] | None = None
         self._armed = self._offboard_mode = not cfg.require_arm
         self._reset_counter = 0
-        self.counters.update({"offboard_control_mode": 0, "heartbeat_max_gap_s": 0.0, "thrust_setpoints": 0,
+        self.counters.update({"offboard_control_mode": 0, "heartbeat_max_gap_s": 0.0, "unarmed_steps": 0,
+                              "thrust_setpoints": 0,
                               "torque_setpoints": 0, "actuator_motors": 0, "invalid_setpoints": 0,
                               "vehicle_commands": [], "thrust_z_min": None, "thrust_z_max": None})
         ns = cfg.px4_namespace
@@ -186,7 +189,10 @@ class PX4SimNode(QuadrotorStandIn):
         with self._lock:
             heartbeat, thrust, torque, motors = self._heartbeat, self._thrust, self._torque, self._motors
             engaged = self._armed and self._offboard_mode
-        if not engaged or heartbeat is None or time.monotonic() - heartbeat[0] > self.config.offboard_timeout:
+        if not engaged:
+            self.count("unarmed_steps")  # failsafe before arm + offboard (arm_delay), not a lost heartbeat
+            return None
+        if heartbeat is None or time.monotonic() - heartbeat[0] > self.config.offboard_timeout:
             return None
         mode = heartbeat[1]
         if mode.thrust_and_torque and thrust is not None and torque is not None \

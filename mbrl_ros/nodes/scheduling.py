@@ -54,8 +54,11 @@ _RESET_ON_FORK = getattr(os, "SCHED_RESET_ON_FORK", 0x40000000)
 REALTIME_DEFAULTS = {"realtime_priority": 10, "nice": -10}
 #: Defaults of the model learner (training yields to everything).
 LEARNER_DEFAULTS = {"nice": 10}
-#: Defaults of the planner (below the robot path and the vehicle, above training).
-PLANNER_DEFAULTS = {"nice": 5}
+#: Defaults of the planner: not niced. Its answers keep a bridge's heartbeat alive (px4_bridge stops
+#: offboard_control_mode when commands are older than command_timeout), so a planner niced below
+#: unrelated load trips the failsafe: at nice +5 under a CPU hog it answered a state 0.216 s late
+#: and the heartbeat skipped a beat (bench/px4_heartbeat_load.py). It still runs above training.
+PLANNER_DEFAULTS = {"nice": 0}
 
 
 @dataclasses.dataclass(frozen=True)
