@@ -12,7 +12,11 @@ What is measured, by px4_sim (the PX4 stand-in, a separate process): the largest
 without one), the steps flown in failsafe (no heartbeat within 0.5 s, or no setpoint within its
 command_timeout) in all and after arming ("armed fs": the ones before are the bridge's 1 s
 arm_delay at the start of the first episode, by design) and the commanded ones. Also printed: each node's scheduling as it logged it,
-the CPU seconds the hogs got (so the load was real) and the load average before and after.
+the CPU seconds the hogs got (so the load was real) and the load average before and after, and
+from px4_bridge's exit line: the largest gap it sent while controlling ("sent gap": the heartbeat
+thread's own timing) and how often it stopped the stream on purpose because the planner's
+commands were older than command_timeout ("cmd stops": the planner, not the heartbeat, was late;
+each such stop shows in px4_sim's gap as at least 0.2 s).
 
 ``--baseline-runs N`` adds N runs with ``scheduling.enabled: false`` on every node (everything at
 normal priority, the heartbeat thread still on) in the same session, under the same hog, as the
@@ -89,12 +93,18 @@ def one_run(workdir: Path, args: argparse.Namespace, scheduling_on: bool) -> dic
         raise RuntimeError(f"launch failed (exit {code}); log in {workdir / 'failed.log'}:\n{text[-3000:]}")
     summary = json.loads(match.group(1))
     scheduling = dict(re.findall(r"\[(\w+)\]: scheduling: ([^\n]*)", text))
+    sent = re.search(r"\[px4_bridge\]: heartbeat: (\d+) sent, largest gap while controlling ([\d.]+) s, "
+                     r"(\d+) overrun\(s\); stopped (\d+) time\(s\): odometry stale (\d+), commands stale (\d+)", text)
+    if not sent:
+        raise RuntimeError(f"no heartbeat line from px4_bridge:\n{text[-3000:]}")
     return {"scheduling": "on" if scheduling_on else "off", "exit_code": code,
             "heartbeat_max_gap_s": summary["heartbeat_max_gap_s"], "failsafe_steps": summary["failsafe_steps"],
             "unarmed_steps": summary["unarmed_steps"],
             "failsafe_armed": summary["failsafe_steps"] - summary["unarmed_steps"],
             "commanded_steps": summary["commanded_steps"], "steps": summary["steps"],
-            "offboard_control_mode": summary["offboard_control_mode"], "overruns": summary.get("overruns", 0),
+            "offboard_control_mode": summary["offboard_control_mode"],
+            "bridge_max_gap_s": float(sent.group(2)), "bridge_overruns": int(sent.group(3)),
+            "stops_commands_stale": int(sent.group(6)), "stops_odometry_stale": int(sent.group(5)), "overruns": summary.get("overruns", 0),
             "hog_running_at_end": hog_running, "hog_cpu_s": round(hog_cpu, 1), "wall_s": round(run_wall, 1),
             "hog_wall_s": round(wall, 1), "hog_cores": round(hog_cpu / wall, 2),
             "loadavg_1m_before": round(load_before, 2),
@@ -125,7 +135,7 @@ def main() -> int:
     rows = []
     plan = [True] * args.runs + [False] * args.baseline_runs
     header = (f"{'run':>3} {'sched':>5} {'max gap s':>9} {'failsafe':>8} {'armed fs':>8} {'commanded':>9} {'steps':>5} "
-              f"{'heartbeats':>10} {'hog cores':>9} {'load 1m':>7} {'wall s':>6}")
+              f"{'heartbeats':>10} {'sent gap':>8} {'cmd stops':>9} {'hog cores':>9} {'load 1m':>7} {'wall s':>6}")
     print(header)
     for index, scheduling_on in enumerate(plan):
         with tempfile.TemporaryDirectory(prefix="px4_load_") as tmp:
@@ -134,7 +144,7 @@ def main() -> int:
         rows.append(row)
         print(f"{index:>3} {row['scheduling']:>5} {row['heartbeat_max_gap_s']:>9.4f} {row['failsafe_steps']:>8} "
               f"{row['failsafe_armed']:>8} {row['commanded_steps']:>9} {row['steps']:>5} {row['offboard_control_mode']:>10} "
-              f"{row['hog_cores']:>9.2f} {row['loadavg_1m_after']:>7.2f} {row['wall_s']:>6.1f}", flush=True)
+              f"{row['bridge_max_gap_s']:>8.4f} {row['stops_commands_stale']:>9} {row['hog_cores']:>9.2f} {row['loadavg_1m_after']:>7.2f} {row['wall_s']:>6.1f}", flush=True)
         if index == 0 or not scheduling_on and plan[index - 1]:
             for node, line in sorted(row["node_scheduling"].items()):
                 print(f"#   {node}: {line}")

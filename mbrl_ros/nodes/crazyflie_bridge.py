@@ -23,6 +23,10 @@ Safety: like ``px4_bridge``, commands are forwarded only while odometry is fresh
 planner's watchdog and shutdown commands are dropped. When setpoints stop, the Crazyflie's
 commander watchdog levels the drone and then stops the motors (firmware behaviour). The
 shared part lives in :class:`mbrl_ros.nodes.quadrotor_bridge.QuadrotorBridge`.
+
+Scheduling: ``main`` runs the process under SCHED_FIFO priority 10 where permitted, else nice
+-10 (``scheduling.*``, :mod:`mbrl_ros.nodes.scheduling`), so the odometry -> state and command ->
+setpoint path (and its freshness checks) is served before planning and training.
 """
 from __future__ import annotations
 

@@ -157,7 +157,8 @@ class PX4BridgeNode(QuadrotorBridge):
                                f"/{cfg.controller}/commands, states to {cfg.state_topic}")
         self.exit_code = 0
         self._stopping = threading.Event()
-        self.context.on_shutdown(self._stopping.set)
+        self._wake = threading.Event()  # a fresh command while not controlling: beat now, not at the next tick
+        self.context.on_shutdown(self._on_shutdown)
         # Its own thread: an executor timer would wait behind every odometry and command callback.
         self._heartbeat_thread = threading.Thread(target=self._heartbeat_loop, name="px4_heartbeat", daemon=True)
         self._heartbeat_thread.start()
@@ -227,8 +228,15 @@ class PX4BridgeNode(QuadrotorBridge):
         period = 1.0 / self.config.heartbeat_rate
         next_tick = time.monotonic() + period
         try:
-            while not self._stopping.wait(max(0.0, next_tick - time.monotonic())):
+            while not self._stopping.is_set():
+                woken = self._wake.wait(max(0.0, next_tick - time.monotonic()))
+                if self._stopping.is_set():
+                    break
+                self._wake.clear()
                 self._on_heartbeat()
+                if woken:  # control resumed: the stream restarts from this beat
+                    next_tick = time.monotonic() + period
+                    continue
                 next_tick += period
                 if time.monotonic() - next_tick > period:  # fell behind: beat now, then on time; no burst
                     self.health.count("heartbeat_overruns")
@@ -243,12 +251,14 @@ class PX4BridgeNode(QuadrotorBridge):
 
     def _on_heartbeat(self) -> None:
         with self._lock:
-            controlling = self.fresh(self._obs_wall) and self.fresh(self._last_command_wall)
-        if not controlling:
+            odometry_fresh, commands_fresh = self.fresh(self._obs_wall), self.fresh(self._last_command_wall)
+        if not (odometry_fresh and commands_fresh):
             if self._heartbeat_since is not None:
-                self.get_logger().warning("odometry or commands stale: offboard_control_mode stopped (PX4's "
-                                          "offboard-loss failsafe takes over)")
+                stale = "odometry" if not odometry_fresh else "commands"
+                self.get_logger().warning(f"{stale} stale: offboard_control_mode stopped (PX4's offboard-loss "
+                                          f"failsafe takes over)")
                 self.health.count("heartbeat_stops")
+                self.health.count(f"heartbeat_stops.{stale}")
             self._heartbeat_since = None
             self._last_beat = None
             return
@@ -290,11 +300,25 @@ class PX4BridgeNode(QuadrotorBridge):
         controlling = self._heartbeat_since is not None
         return ("ok" if controlling else "warn"), ("controlling" if controlling else "not controlling")
 
-    def stop(self) -> None:
-        """Stop the heartbeat thread (called before the node is destroyed; PX4's failsafe follows)."""
+    def on_command_forwarded(self) -> None:
+        if self._heartbeat_since is None:
+            self._wake.set()
+
+    def _on_shutdown(self) -> None:
         self._stopping.set()
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop the heartbeat thread (called before the node is destroyed; PX4's failsafe follows) and log
+        what it sent."""
+        self._on_shutdown()
         if self._heartbeat_thread.is_alive() and self._heartbeat_thread is not threading.current_thread():
             self._heartbeat_thread.join(timeout=5.0)
+        h = self.health
+        self.get_logger().info(
+            f"heartbeat: {h.get('heartbeats')} sent, largest gap while controlling {h.get('heartbeat_max_gap_s')} s, "
+            f"{h.get('heartbeat_overruns')} overrun(s); stopped {h.get('heartbeat_stops')} time(s): odometry stale "
+            f"{h.get('heartbeat_stops.odometry')}, commands stale {h.get('heartbeat_stops.commands')}")
 
 
 def main(args: list[str] | None = None) -> int:

@@ -120,6 +120,9 @@ class QuadrotorBridge(Node):
         """``(level, summary)`` of the /diagnostics status; ``rejected``: inputs rejected so far."""
         raise NotImplementedError
 
+    def on_command_forwarded(self) -> None:
+        """Called after each forwarded command (executor thread); default: nothing."""
+
     # -- helpers --------------------------------------------------------------------------------
     def fresh(self, wall_time: float | None) -> bool:
         """Whether something received at monotonic ``wall_time`` is at most ``command_timeout`` old."""
@@ -170,6 +173,7 @@ class QuadrotorBridge(Node):
         self.health.count("setpoints")
         with self._lock:
             self._last_command_wall = time.monotonic()
+        self.on_command_forwarded()
 
     def _publish_diagnostics(self) -> None:
         rejected = self.health.rejected_total()

@@ -45,6 +45,11 @@ friction, actuator gains, delays and sensor noise every episode from
 Simulated time keeps growing across episodes and jumps by ``reset_gap`` at every reset, so
 downstream nodes see a reset as a gap in the stamps (no transition is learned across it).
 After ``learning.episodes`` episodes the node exits with code 0.
+
+Scheduling: the simulation thread is the command watchdog (realtime: a step without a new
+command holds the last one and counts a miss; lockstep: ``step_timeout``); ``main`` runs the
+process under SCHED_FIFO priority 10 where permitted, else nice -10 (``scheduling.*``,
+:mod:`mbrl_ros.nodes.scheduling`), so it keeps its period while planning and training load the CPU.
 """
 from __future__ import annotations
 
