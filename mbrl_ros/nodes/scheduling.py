@@ -58,6 +58,8 @@ LEARNER_DEFAULTS = {"nice": 10}
 #: offboard_control_mode when commands are older than command_timeout), so a planner niced below
 #: unrelated load trips the failsafe: at nice +5 under a CPU hog it answered a state 0.216 s late
 #: and the heartbeat skipped a beat (bench/px4_heartbeat_load.py). It still runs above training.
+#: Raising it (-5) did not remove such late answers at load ~12 either (1 of 5 runs), so it is
+#: left at the normal priority.
 PLANNER_DEFAULTS = {"nice": 0}
 
 
