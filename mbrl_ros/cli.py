@@ -39,21 +39,28 @@ def cmd_train(args: argparse.Namespace) -> int:
                                            device=learning.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "params.yaml", yaml.safe_dump(
-        {"/**": {"ros__parameters": merge(params.values, {"learning": to_dict(learning)})}}, sort_keys=False))
+    from mbrl_ros.learning.report import write_learning_curve, write_params_yaml, write_summary
+
+    write_params_yaml(out, merge(params.values, {"learning": to_dict(learning)}))
 
     from mbrl_ros.tasks import make_task
 
     episode_length = make_task(params.task, params.section(params.task)).spec.episode_length
-    bar = tqdm(total=learning.episodes * episode_length, unit="step", disable=args.quiet,
-               desc=f"{params.task}/{params.planner}/{params.model}", dynamic_ncols=True, file=sys.stderr)
+    bars = []  # made at the first step: a bad parameter fails before it, with no 0% bar around the error
+
+    def bar():
+        if not bars:
+            bars.append(tqdm(total=learning.episodes * episode_length, unit="step", disable=args.quiet,
+                             desc=f"{params.task}/{params.planner}/{params.model}", dynamic_ncols=True,
+                             file=sys.stderr))
+        return bars[0]
 
     def on_episode(record) -> None:
         line = (f"episode {record.episode:3d} [{record.kind:6s}] steps {record.env_steps:6d} "
                 f"return {record.episode_return:9.2f}  plan p50/p99 {record.plan_ms_median:6.1f}/"
                 f"{record.plan_ms_p99:6.1f} ms  train {record.train_seconds:5.1f} s "
                 f"({record.train_epochs} ep, holdout mse {record.holdout_mse:.3g})")
-        bar.write(line)
+        bar().write(line)
 
     hooks = {}
     if args.video:  # MP4s of the chosen episodes with the plan drawn in (mbrl_ros.video)
@@ -67,13 +74,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     run = run_learning(params.task, planner=params.planner, model=params.model, seed=args.seed,
                        learning=learning, task_config=params.section(params.task),
                        planner_config=params.section(params.planner), model_config=params.section(params.model),
-                       on_episode=on_episode, on_step=lambda: bar.update(1), initial_model=initial_model, **hooks)
+                       on_episode=on_episode, on_step=lambda: bar().update(1), initial_model=initial_model,
+                       **hooks)
     if args.video:
         print("wrote " + ", ".join(str(p) for p in videos.written))
-    bar.close()
-    from mbrl_ros.learning.report import write_learning_curve
-
-    csv_path, png_path = write_learning_curve([dataclasses.asdict(r) for r in run.records], out,
+    if bars:
+        bars[0].close()
+    rows = [dataclasses.asdict(r) for r in run.records]
+    csv_path, png_path = write_learning_curve(rows, out,
                                               f"{params.task} / {params.planner} / seed {args.seed}")
     model_path = None
     if hasattr(run.model, "save"):
@@ -82,15 +90,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             "task": params.task, "source": "mbrl-ros train", "episodes": len(run.records),
             "transitions": run.data.size, "initial_model": args.initial_model})
     returns = [r.episode_return for r in run.records]
-    summary = {
-        "task": params.task, "planner": params.planner, "model": params.model, "seed": args.seed,
-        "episodes": len(returns), "env_steps": run.records[-1].env_steps, "returns": returns,
-        "best_return": max(returns), "final_return": returns[-1],
-        "csv": str(csv_path), "curve": str(png_path), "model_file": str(model_path) if model_path else None,
-        "param_sources": list(params.sources),
-    }
-    atomic_write(out / "summary.json", json.dumps(summary, indent=2))
-    print(f"final return {returns[-1]:.2f} (best {max(returns):.2f}) after {summary['env_steps']} steps; "
+    write_summary(out, task=params.task, planner=params.planner, model=params.model, seed=args.seed, rows=rows,
+                  csv=csv_path, curve=png_path, model_file=model_path, param_sources=params.sources)
+    print(f"final return {returns[-1]:.2f} (best {max(returns):.2f}) after {rows[-1]['env_steps']} steps; "
           f"wrote {csv_path}, {png_path}" + (f", {model_path}" if model_path else ""))
     return 0
 
@@ -449,6 +451,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["launch"]:
+        # The launch arguments (and its own --help/-h, --print, --show-args) go to the launcher as they are.
+        from mbrl_ros import launcher
+
+        return launcher.main(argv[1:])
     args = build_parser().parse_args(argv)
     from mbrl_ros.config import ConfigError
     from mbrl_ros.registry import UnknownComponentError

@@ -92,6 +92,40 @@ def format_plan(plan: LaunchPlan) -> str:
     return "\n".join(lines)
 
 
+def _available_launch_files() -> list[str]:
+    from mbrl_ros.package_data import PackageDataNotFoundError, share_dir
+
+    try:
+        return sorted(p.name for p in (share_dir() / "launch").glob("*.launch.yaml"))
+    except PackageDataNotFoundError:
+        return []
+
+
+def _registered(argument: LaunchArgument) -> tuple[str, ...] | None:
+    """The valid values of a ``task`` or ``planner`` argument, from the registries (None: other
+    arguments). A ``planner`` whose description offers ``policy`` takes it too."""
+    if argument.name == "task":
+        from mbrl_ros.tasks import TASKS
+
+        return tuple(TASKS.names())
+    if argument.name == "planner":
+        from mbrl_ros.planning import PLANNERS
+
+        return tuple(PLANNERS.names()) + (("policy",) if "policy" in (argument.description or "") else ())
+    return None
+
+
+def _check_registered_names(arguments: Sequence[LaunchArgument], given: dict[str, str]) -> None:
+    """A misspelt task or planner is refused with the registered names (before any file is read)."""
+    for argument in arguments:
+        if argument.name not in given or "$(" in given[argument.name]:
+            continue
+        valid = _registered(argument)
+        if valid is not None and given[argument.name] not in valid:
+            raise LaunchArgumentError(f"{argument.name}:={given[argument.name]} is not registered; valid "
+                                      f"{argument.name}s: {', '.join(valid)}")
+
+
 def _format_arguments(arguments: Sequence[LaunchArgument]) -> str:
     if not arguments:
         return "No arguments."
@@ -99,6 +133,9 @@ def _format_arguments(arguments: Sequence[LaunchArgument]) -> str:
     for argument in arguments:
         lines.append(f"\n    '{argument.name}':")
         lines.append(f"        {argument.description or 'no description given'}")
+        registered = _registered(argument)
+        if registered is not None:
+            lines.append(f"        Registered: {', '.join(registered)}")
         if argument.choices:
             lines.append(f"        Valid choices are: {', '.join(argument.choices)}")
         default = "(required)" if argument.default is None else f"(default: '{argument.default}')"
@@ -128,14 +165,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit code: 2 for a bad launch file or arguments, otherwise what
         :meth:`ProcessRunner.run` returns.
     """
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        print(f"usage: {PROG} FILE [NAME:=VALUE ...] [--print] [--show-args]\n"
+              f"{PROG}: error: give a launch file: {', '.join(_available_launch_files())} "
+              f"(`{PROG} FILE --show-args` lists its arguments, `{PROG} --help` the options)", file=sys.stderr)
+        return 2
+    args = build_parser().parse_args(argv)
     plan = None
     try:
         launch_file, arguments = _split_package_form(args.launch_file, list(args.arguments))
         if args.show_args:
             print(_format_arguments(list_launch_arguments(launch_file)))
             return 0
-        plan = load_launch_file(launch_file, parse_launch_arguments(arguments))
+        given = parse_launch_arguments(arguments)
+        _check_registered_names(list_launch_arguments(launch_file), given)
+        plan = load_launch_file(launch_file, given)
         if args.print_only:
             print(format_plan(plan))
             plan = None  # keep the parameter files the printed commands name

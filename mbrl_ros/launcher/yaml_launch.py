@@ -1220,7 +1220,12 @@ class _Interpreter:
     def _params_file(self, item: _Entity, scope: _Scope, label: str) -> str:
         path = Path(self._sub_attr(item, "from", scope))
         if not path.is_file():
-            raise item.error(f"parameter file {path} does not exist")
+            # List what is there: a misspelt name in the path (task, planner, sensor profile) shows its valid values.
+            folder = path.parent if path.parent.is_dir() else path.parent.parent
+            there = sorted(p.stem for p in folder.glob("*.yaml")) if folder is path.parent else \
+                sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+            raise item.error(f"parameter file {path} does not exist"
+                             + (f"; {folder} has: {', '.join(there)}" if there else ""))
         if not self._bool_attr(item, "allow_substs", scope, default=False):
             return str(path.resolve())
         try:

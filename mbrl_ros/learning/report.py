@@ -45,3 +45,34 @@ def write_learning_curve(rows: Sequence[Mapping], out: str | Path, title: str) -
         writer.writeheader()
         writer.writerows(rows)
     return csv_path, plot_learning_curve(rows, out / "learning_curve.png", title)
+
+
+def write_params_yaml(out: str | Path, values: Mapping) -> Path:
+    """``params.yaml``: the resolved run parameters as a ROS 2 params file (``/**``), reusable with
+    ``--params-file`` and read by ``mbrl-ros export-policy``."""
+    import yaml
+
+    path = Path(out) / "params.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    from mbrl_ros.atomic_file import atomic_write
+
+    return atomic_write(path, yaml.safe_dump({"/**": {"ros__parameters": dict(values)}}, sort_keys=False))
+
+
+def write_summary(out: str | Path, *, task: str, planner: str, model: str, seed: int, rows: Sequence[Mapping],
+                  csv: Path, curve: Path, model_file: Path | None, param_sources: Sequence[str],
+                  extra: Mapping | None = None) -> Path:
+    """``summary.json`` of a run (the same keys for ``mbrl-ros train`` and a launch)."""
+    import json
+
+    returns = [float(r["episode_return"]) for r in rows]
+    summary = {
+        "task": task, "planner": planner, "model": model, "seed": seed,
+        "episodes": len(returns), "env_steps": int(rows[-1]["env_steps"]) if rows else 0, "returns": returns,
+        "best_return": max(returns) if returns else None, "final_return": returns[-1] if returns else None,
+        "csv": str(csv), "curve": str(curve), "model_file": str(model_file) if model_file else None,
+        "param_sources": list(param_sources), **dict(extra or {}),
+    }
+    from mbrl_ros.atomic_file import atomic_write
+
+    return atomic_write(Path(out) / "summary.json", json.dumps(summary, indent=2))

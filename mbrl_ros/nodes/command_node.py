@@ -140,8 +140,13 @@ class CommandNodeMixin:
             return
         tag = self._on_state_timeout()
         self._publish_command(self.safe_action, tag_ns=tag, kind="safe")
-        self.health.log_throttled("state_timeout", f"no state for more than {self.config.state_timeout} s; "
-                                                   f"sending the safe command {self.safe_action.tolist()}")
+        text = f"no state for more than {self.config.state_timeout} s; sending the safe command " \
+               f"{self.safe_action.tolist()}"
+        if not getattr(self.config, "lockstep_pauses", False):
+            self.health.log_throttled("state_timeout", text)
+        elif self.health.count("state_timeouts") == 1:
+            # Expected between lockstep episodes: said once; /diagnostics still counts commands.safe.
+            self.get_logger().info(f"{text} (the lockstep simulator pauses between episodes; said once)")
 
     def _on_state_timeout(self) -> int | None:
         """The state timed out: the stamp to tag the safe command with. Tagged with the last

@@ -34,6 +34,7 @@ overlaps an episode, as in the in-process loop.
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import threading
 from typing import Any
@@ -100,7 +101,8 @@ class ModelLearnerConfig:
                                   low=0.0, high=1.0)
     settle_time: float = param(0.05, "Wall seconds to wait after an episode end before training, for the "
                                "episode's last state to arrive.", low=0.0, high=10.0)
-    model_path: str = param("", "Also write every model to this file (atomically); empty: do not.")
+    model_path: str = param("", "Also write every model to this file (atomically; a model.npz that "
+                            "mbrl-ros export-policy, initial_model and --initial-model read); empty: do not.")
     initial_model: str = param("", "Start from this model.npz (mbrl-ros train, train-from-bag) and fine-tune it "
                                "on this robot's data (no seed episodes); empty: learn from scratch.")
     data_dir: str = param("", "Keep the transitions, the newest model and training.csv here, each file "
@@ -318,6 +320,7 @@ class ModelLearnerNode(Node):
                 self.get_logger().error(f"training failed: {type(exc).__name__}: {exc}")
             if episodes is not None and not self._stopping.is_set():
                 self.health.set("episodes", episodes)
+                self._publish_diagnostics()  # the training's numbers reach sim_bridge's run directory first
                 self._processed_pub.publish(int32_message(episodes))
 
     def _train_and_publish(self, episodes: int | None) -> None:
@@ -338,6 +341,7 @@ class ModelLearnerNode(Node):
                             transitions=obs.shape[0], metrics=metrics)
         self._model_pub.publish(bytes_message(data))
         if self.config.model_path:
+            os.makedirs(os.path.dirname(self.config.model_path) or ".", exist_ok=True)
             atomic_write(self.config.model_path, data)
         if self.archive is not None:
             self.archive.save_model(data)
@@ -346,6 +350,8 @@ class ModelLearnerNode(Node):
         self.health.set("model_version", self.version)
         self.health.set("holdout_mse", holdout)
         self.health.set("train_seconds", report.seconds)
+        self.health.set("train_epochs", report.epochs)
+        self.health.set("trained_after_episodes", done_episodes)
         self.health.count("trainings")
         self.get_logger().info(f"model version {self.version}: {obs.shape[0]} transitions, {report.epochs} epochs "
                                f"in {report.seconds:.2f} s, holdout mse {holdout:.4g}, {len(data)} bytes")

@@ -173,9 +173,28 @@ def unused_parameters(node: Any, owned_prefixes: Iterable[str]) -> list[str]:
     return sorted(unused)
 
 
-def warn_unused_parameters(node: Any, owned_prefixes: Iterable[str]) -> list[str]:
-    """Log a warning naming each parameter from :func:`unused_parameters`; returns them."""
+def refuse_unknown_parameters(node: Any, owned_prefixes: Iterable[str]) -> list[str]:
+    """Refuse the names :func:`unused_parameters` finds (typos), listing the node's valid ones.
+
+    Raises:
+        ConfigError: some were given; the node then exits with code 2 and this message
+            (:func:`mbrl_ros.nodes.runner.run_node`), as ``mbrl-ros train`` refuses unknown names.
+    """
     unused = unused_parameters(node, owned_prefixes)
     if unused:
-        node.get_logger().warning(f"ignoring unknown parameter(s) {', '.join(unused)}: check their names")
+        owned = tuple(p + "." for p in owned_prefixes if p)
+        valid = sorted(n for n in _declared_names(node) if "." not in n or n.startswith(owned))
+        raise ConfigError(f"node {node.get_name()!r}: unknown parameter(s) {', '.join(unused)}; "
+                          f"valid names: {', '.join(valid)}")
     return unused
+
+
+def _declared_names(node: Any) -> list[str]:
+    parameters = getattr(node, "_parameters", None)
+    if isinstance(parameters, Mapping):
+        return [n for n in parameters if n != "use_sim_time"] + ["use_sim_time"]
+    return []
+
+
+#: The former name (nodes call it after declaring their configs); unknown names are refused now.
+warn_unused_parameters = refuse_unknown_parameters

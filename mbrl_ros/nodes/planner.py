@@ -109,6 +109,9 @@ class PlannerNodeConfig:
                                      "control period.", low=0.01, high=100.0)
     state_timeout: float = param(0.5, "Wall seconds without a state before the safe command is sent "
                                  "(and re-sent as often).", low=0.01, high=3600.0)
+    lockstep_pauses: bool = param(False, "States are expected to stop between episodes (a lockstep "
+                                  "simulator waiting for training): the first state timeout is said once "
+                                  "at INFO instead of a warning each time; the safe command is sent alike.")
     max_state_age: float = param(0.5, "Reject states older than this on the node's clock (s; 0: off).",
                                  low=0.0, high=3600.0)
     explore: bool = param(True, "Before the first model: uniformly random actions (true, the PETS seed "

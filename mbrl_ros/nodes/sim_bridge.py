@@ -76,6 +76,7 @@ from mbrl_ros.nodes.conversions import (
 from mbrl_ros.nodes.diagnostics import NodeHealth
 from mbrl_ros.nodes.joint_layout import joint_layout
 from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
+from mbrl_ros.nodes.run_recorder import RunRecorder
 from mbrl_ros.nodes.runner import run_node
 from mbrl_ros.nodes.scheduling import REALTIME_DEFAULTS
 from mbrl_ros.nodes.shared_parameters import declare_learning, declare_task
@@ -96,6 +97,8 @@ from mbrl_ros.tasks.physics import PhysicsError
 from mbrl_ros.tasks.randomization import with_profile
 
 RESET_TOPIC = "/mbrl/reset"
+# Lockstep: longest wait for mpc_planner to report the model trained for the next episode.
+_PLANNER_MODEL_WAIT_S = 20.0
 JOINT_STATES_TOPIC = "/joint_states"
 
 
@@ -128,7 +131,8 @@ class SimBridgeConfig(JointSensorConfig):
                                "connects.", low=0.0, high=60.0)
     learner_topic: str = param("", "Lockstep: before episode e >= 1 wait until this std_msgs/Int32 topic "
                                "(model_learner's ~/processed_episodes) reports >= e, so training never "
-                               "overlaps an episode; empty: do not wait.")
+                               "overlaps an episode, and until mpc_planner's /diagnostics report the "
+                               "learner's newest model version; empty: do not wait.")
     learner_timeout: float = param(300.0, "Lockstep: longest wall wait for the learner (then go on with a "
                                    "warning).", low=0.0, high=86400.0)
     linger: float = param(1.0, "Wall seconds to stay up after the last episode so its messages are "
@@ -137,7 +141,11 @@ class SimBridgeConfig(JointSensorConfig):
     physics_profile: str = param("", "Physics of the simulated robot: empty (the task as configured), "
                                  "randomized (re-sampled every episode), stand_in (the task's 'real robot' "
                                  "stand-in) or a profile YAML path.")
-    output_dir: str = param("", "After the last episode write progress.csv and learning_curve.png here "
+    progress_period: float = param(1.0, "Wall seconds between two progress lines (episode, step, return so "
+                                   "far, plan p99, model version); 0: none.", low=0.0, high=3600.0)
+    output_dir: str = param("", "After the last episode write the run directory here, as mbrl-ros train "
+                            "does: progress.csv, learning_curve.png, params.yaml, summary.json "
+                            "(model_learner writes model.npz) "
                             "(empty: write nothing).")
     command_timeout_periods: float = param(1.0, "Realtime: a step applies the task's safe action when the "
                                            "last valid command arrived more than this many control periods "
@@ -173,6 +181,7 @@ class SimBridgeNode(Node):
         self._actuation = ActuationDelay(self.config.actuation_delay_steps, self._safe_action)
         self._returns: list[float] = []
         self._episode_rows: list[dict] = []
+        self._recorder = RunRecorder(self, self.learning.episodes, spec.episode_length)
 
         # Commands wait in an inbox that the simulation thread drains.
         self._cv = threading.Condition()
@@ -206,6 +215,8 @@ class SimBridgeNode(Node):
                                      qos_profile_latched)
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(self.config.diagnostics_period, self._publish_diagnostics, clock=steady)
+        if self.config.progress_period > 0:
+            self.create_timer(self.config.progress_period, self._log_progress, clock=steady)
 
         mode = "realtime" if self.config.realtime else "lockstep"
         self.get_logger().info(
@@ -251,6 +262,10 @@ class SimBridgeNode(Node):
         with self._cv:
             self._cv.notify_all()
 
+    def _log_progress(self) -> None:
+        if self._recorder.episode >= 0 and not self._stopping.is_set():
+            self.get_logger().info(self._recorder.progress_line())
+
     def _publish_diagnostics(self) -> None:
         misses = self.health.get("missed_steps")
         self.health.set("sim_time", self._sim_ns / 1e9)
@@ -272,6 +287,7 @@ class SimBridgeNode(Node):
                 elif episode > 0 and self.config.learner_topic:
                     self._wait_for_learner(episode)
                 self._run_episode(episode)
+            self._recorder.episode = -1  # no more progress lines
             if not self._stopping.is_set():
                 self.get_logger().info(
                     f"done: {len(self._returns)} episode(s), returns {[round(r, 3) for r in self._returns]}, "
@@ -290,13 +306,13 @@ class SimBridgeNode(Node):
     def _write_outputs(self) -> None:
         if not self.config.output_dir or not self._episode_rows:
             return
-        from mbrl_ros.learning.report import write_learning_curve
-
         mode = "realtime" if self.config.realtime else "lockstep"
-        csv_path, png_path = write_learning_curve(
-            self._episode_rows, self.config.output_dir,
-            f"{self.task.spec.name} over ROS 2 topics ({mode}, seed {self.config.seed})")
-        self.get_logger().info(f"wrote {csv_path} and {png_path}")
+        paths = self._recorder.write(
+            self.config.output_dir, self._episode_rows,
+            f"{self.task.spec.name} over ROS 2 topics ({mode}, seed {self.config.seed})",
+            task=self.config.task, seed=self.config.seed,
+            extra={"source": "sim_bridge", "mode": mode, "missed_steps": int(self.health.get("missed_steps"))})
+        self.get_logger().info(f"wrote {', '.join(str(p) for p in paths)}")
 
     def _wait_for_peers(self) -> None:
         deadline = time.monotonic() + self.config.start_timeout
@@ -317,8 +333,26 @@ class SimBridgeNode(Node):
 
     def _wait_for_learner(self, episode: int) -> None:
         deadline = time.monotonic() + self.config.learner_timeout
+        self._recorder.waiting_for_learner = True
+        try:
+            self._wait_for_learner_until(episode, deadline)
+        finally:
+            self._recorder.waiting_for_learner = False
+
+    def _wait_for_learner_until(self, episode: int, deadline: float) -> None:
+        planner_deadline = None
         with self._cv:
-            while self._learner_done < episode and not self._stopping.is_set():
+            while self._learner_done < episode or not self._recorder.planner_has_newest_model():
+                if self._stopping.is_set():
+                    return
+                if self._learner_done >= episode:
+                    # Trained: give mpc_planner a while to swap the new model in (its /diagnostics
+                    # say when), so the episode starts on it as in `mbrl-ros train`.
+                    planner_deadline = planner_deadline or time.monotonic() + _PLANNER_MODEL_WAIT_S
+                    if time.monotonic() >= planner_deadline:
+                        self.get_logger().info(f"episode {episode}: mpc_planner has not reported the newest "
+                                               f"model after {_PLANNER_MODEL_WAIT_S:g} s; starting anyway")
+                        return
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self.health.count("learner_timeouts")
@@ -347,6 +381,9 @@ class SimBridgeNode(Node):
             self._extra_pub.publish(float64_array_message(self.layout.split(obs)[2]))
         tag = self._publish_observation(obs)
         total, steps = 0.0, 0
+        started = time.perf_counter()
+        recorder = self._recorder
+        recorder.episode, recorder.step, recorder.episode_return = episode, 0, 0.0
         next_tick = time.monotonic() + spec.control_period
         for _ in range(spec.episode_length):
             if self._stopping.is_set():
@@ -371,6 +408,7 @@ class SimBridgeNode(Node):
             self._held = self.task.clip_action(action)   # the last command (acting or still delayed)
             self._sim_ns += self._period_ns
             total += reward
+            recorder.step, recorder.episode_return = steps, total
             self._reward_pub.publish(float64_message(reward))
             self.health.count("steps")
             tag = self._publish_observation(obs)
@@ -380,8 +418,8 @@ class SimBridgeNode(Node):
                 break
         self._returns.append(total)
         self._episode_rows.append({
-            "episode": episode, "kind": "random" if episode < self.learning.seed_episodes else "mpc",
-            "env_steps": int(self.health.get("steps")), "episode_return": total,
+            **recorder.episode_row(episode, "random" if episode < self.learning.seed_episodes else "mpc",
+                                   int(self.health.get("steps")), total, time.perf_counter() - started),
             "missed_steps_total": int(self.health.get("missed_steps")),
             **{f"physics.{k}": v for k, v in physics.items()}})
         self.health.count("episodes")

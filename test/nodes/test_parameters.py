@@ -10,7 +10,7 @@ import pytest
 import mbrl_ros
 from mbrl_ros.config import ConfigError, param
 from mbrl_ros.learning import LearningConfig
-from mbrl_ros.nodes.parameters import declare_config, unused_parameters
+from mbrl_ros.nodes.parameters import declare_config, refuse_unknown_parameters, unused_parameters
 from mbrl_ros.nodes.shared_parameters import declare_learning, declare_task
 from mbrl_ros.ros.compat import Node, Parameter
 from mbrl_ros.ros.runtime.testing import isolated_domain
@@ -70,6 +70,16 @@ def test_unused_parameters_are_reported_for_owned_sections_only(graph):
     declare_config(node, Example)
     declare_config(node, Example, prefix="icem")
     assert unused_parameters(node, ["", "icem"]) == ["icem.populaton", "ratee"]
+
+
+def test_unknown_parameters_are_refused_with_the_valid_names(graph):
+    node = make_node(graph, ratee=1.0, **{"icem.populaton": 3, "learning.episodes": 4})
+    declare_config(node, Example)
+    declare_config(node, Example, prefix="icem")
+    with pytest.raises(ConfigError, match=r"unknown parameter\(s\) icem.populaton, ratee; valid names: .*icem.rate.*"
+                                          r"\brate\b"):
+        refuse_unknown_parameters(node, ["", "icem"])
+    assert refuse_unknown_parameters(make_node(graph, **{"learning.episodes": 4}), [""]) == []
 
 
 def test_shared_task_and_learning_sections(graph):

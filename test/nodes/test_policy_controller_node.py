@@ -11,6 +11,7 @@ from mbrl_ros.config import ConfigError
 from mbrl_ros.export.onnx_policy import PolicyFormatError, PolicyNetwork, export_policy_onnx
 from mbrl_ros.nodes.conversions import bytes_message, command_to_action, joint_state_message
 from mbrl_ros.nodes.policy_controller import EXIT_BAD_POLICY, PolicyControllerNode
+from mbrl_ros.ros.runtime.testing import isolated_domain
 from mbrl_ros.tasks import make_task
 
 LIMIT = 3.0  # pendulum torque limit, N*m
@@ -146,10 +147,10 @@ def test_a_bad_policy_file_is_refused_before_anything_runs(graph, tmp_path, make
 
 def test_the_executable_exits_non_zero_with_an_actionable_message(tmp_path):
     _, path = exported(tmp_path, "cartpole.onnx", task_name="cartpole_swingup")
-    env = {**os.environ, "ROS_DOMAIN_ID": "231", "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
-    proc = subprocess.run([sys.executable, "-m", "mbrl_ros.nodes.policy_controller", "--ros-args",
-                           "-p", "task:=pendulum_swingup", "-p", f"policy_file:={path}"],
-                          capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    with isolated_domain():  # a leased domain, as every DDS test (no fixed ROS_DOMAIN_ID)
+        proc = subprocess.run([sys.executable, "-m", "mbrl_ros.nodes.policy_controller", "--ros-args",
+                               "-p", "task:=pendulum_swingup", "-p", f"policy_file:={path}"],
+                              capture_output=True, text=True, timeout=120, env=dict(os.environ), cwd=tmp_path)
     output = proc.stdout + proc.stderr
     assert proc.returncode == EXIT_BAD_POLICY, output
     assert "does not match task 'pendulum_swingup'" in output and "re-export" in output, output
