@@ -15,10 +15,8 @@ its last 200 plans (one cartpole episode), at most one ``diagnostics_period`` ol
 """
 from __future__ import annotations
 
-import json
 import math
 import threading
-import time
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -139,11 +137,9 @@ class RunRecorder:
     def run_parameters(self, task: str) -> dict[str, Any]:
         """The run parameters (task, planner, model, learning.*, their sections) given to the node,
         resolved with the package defaults as ``mbrl-ros train`` resolves them."""
-        from mbrl_ros.config import to_dict, unflatten
+        from mbrl_ros.config import from_dict, merge, to_dict, unflatten
         from mbrl_ros.learning import LearningConfig
-        from mbrl_ros.config import from_dict
         from mbrl_ros.learning.run_config import resolve_run_parameters
-        from mbrl_ros.config import merge
 
         given = unflatten(parameter_overrides(self._node))
         planner = given.get("planner") if isinstance(given.get("planner"), str) else None
@@ -158,7 +154,7 @@ class RunRecorder:
     def write(self, out: str | Path, rows: list[dict[str, Any]], title: str, *, task: str, seed: int,
               extra: Mapping[str, Any]) -> list[Path]:
         """Write progress.csv, learning_curve.png, params.yaml and summary.json to ``out``."""
-        from mbrl_ros.learning.report import write_params_yaml, write_learning_curve, write_summary
+        from mbrl_ros.learning.report import write_learning_curve, write_params_yaml, write_summary
 
         out = Path(out)
         values = self.run_parameters(task)
@@ -171,7 +167,3 @@ class RunRecorder:
                                      param_sources=[], extra=extra)
         return [csv_path, png_path, params_path, summary_path]
 
-
-def wall_clock() -> float:
-    """Seconds for ``episode_seconds`` (as train: a monotonic clock)."""
-    return time.perf_counter()
