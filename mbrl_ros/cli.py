@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-import yaml
 
 from mbrl_ros.atomic_file import atomic_write
 
