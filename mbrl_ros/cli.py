@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-
 from mbrl_ros.atomic_file import atomic_write
 
 
