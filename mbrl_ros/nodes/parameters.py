@@ -21,8 +21,11 @@ such a node reads its config once at start-up.
 from __future__ import annotations
 
 import array
+import ast
 import dataclasses
+import functools
 import typing
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 from mbrl_ros.config import ConfigError, flatten, from_dict, merge, to_dict, unflatten
@@ -157,20 +160,41 @@ def parameter_overrides(node: Any) -> dict[str, Any]:
 
 
 def unused_parameters(node: Any, owned_prefixes: Iterable[str]) -> list[str]:
-    """Overrides the node ignores that look like typos: under a prefix it owns, or unknown top-level names.
+    """Overrides the node ignores that look like typos: under a prefix it owns, or top-level names
+    that no node declares.
 
-    Names from the shared run files (``task``, ``learning.*``, other components' sections)
-    are not reported, since those files go to every node.
+    Names from the shared run files (``task``, ``learning.*``, other components' sections) and
+    other nodes' top-level names (:func:`node_parameter_names`) are not reported, since those
+    files go to every node.
     """
     owned = tuple(p + "." for p in owned_prefixes if p)
+    other_nodes = node_parameter_names()
     unused = []
     for name in parameter_overrides(node):
         if node.has_parameter(name):
             continue
         head = name.split(".", 1)[0]
-        if name.startswith(owned) or ("." not in name and head not in SHARED_TOP_LEVEL):
+        if name.startswith(owned) or ("." not in name and head not in SHARED_TOP_LEVEL and head not in other_nodes):
             unused.append(name)
     return sorted(unused)
+
+
+@functools.lru_cache(maxsize=1)
+def node_parameter_names() -> frozenset[str]:
+    """Top-level parameter names some node of the package declares (its ``*Config`` fields).
+
+    A params file given to every node of a launch (``params_file``) may hold a name meant for one
+    of them (``episode_length`` for a stand-in): the others leave it alone, while a name that no
+    node declares is a typo and refused. Read from the sources (no imports: cheap at start-up).
+    """
+    root = Path(__file__).resolve().parent.parent
+    names: set[str] = set()
+    for source in [*sorted((root / "nodes").glob("*.py")), root / "sensors.py"]:
+        tree = ast.parse(source.read_text(encoding="utf-8"))
+        for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name.endswith("Config")):
+            names.update(f.target.id for f in cls.body
+                         if isinstance(f, ast.AnnAssign) and isinstance(f.target, ast.Name))
+    return frozenset(names)
 
 
 def refuse_unknown_parameters(node: Any, owned_prefixes: Iterable[str]) -> list[str]:

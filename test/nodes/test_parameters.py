@@ -80,6 +80,8 @@ def test_unknown_parameters_are_refused_with_the_valid_names(graph):
                                           r"\brate\b"):
         refuse_unknown_parameters(node, ["", "icem"])
     assert refuse_unknown_parameters(make_node(graph, **{"learning.episodes": 4}), [""]) == []
+    # A name another node declares (a params_file given to every node of a launch) is left to it.
+    assert refuse_unknown_parameters(make_node(graph, episode_length=7, train_every_transitions=5), [""]) == []
 
 
 def test_shared_task_and_learning_sections(graph):
