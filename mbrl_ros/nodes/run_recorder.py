@@ -11,7 +11,8 @@ resolved as ``mbrl-ros train`` resolves them, so ``mbrl-ros export-policy`` and 
 read it) and ``summary.json``; ``model_learner`` writes ``model.npz`` there (its ``model_path``).
 
 The plan-time columns come from the command node's newest ``/diagnostics`` at the episode's end:
-its last 200 plans (one cartpole episode), at most one ``diagnostics_period`` old.
+its last 200 plans (one cartpole episode), at most one ``diagnostics_period`` old; NaN when none
+with plans came yet (a first MPC episode shorter than that period).
 """
 from __future__ import annotations
 

@@ -55,7 +55,8 @@ def test_main_job_then_export_policy_then_policy_launch(tmp_path):
     assert [r["kind"] for r in rows] == ["random", "mpc", "mpc"]
     assert [int(r["env_steps"]) for r in rows] == [EPISODE_LENGTH, 2 * EPISODE_LENGTH, 3 * EPISODE_LENGTH]
     assert int(rows[0]["train_epochs"]) == 5 and int(rows[1]["train_epochs"]) == 5  # trained after episodes 0, 1
-    assert float(rows[1]["plan_ms_p99"]) > 0
+    # From mpc_planner's /diagnostics (once a second): an episode shorter than that may have none yet.
+    assert float(rows[2]["plan_ms_p99"]) > 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["task"] == "pendulum_swingup" and summary["planner"] == "icem" and summary["episodes"] == 3
     assert summary["returns"] == [float(r["episode_return"]) for r in rows]
