@@ -33,7 +33,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         from mbrl_ros.tasks import make_task as _make_task
 
         initial_model = load_initial_model(args.initial_model,
-                                           _make_task(params.task, params.section(params.task)).spec,
+                                           _make_task(params.task, params.task_config()).spec,
                                            device=learning.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -43,7 +43,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from mbrl_ros.tasks import make_task
 
-    episode_length = make_task(params.task, params.section(params.task)).spec.episode_length
+    episode_length = make_task(params.task, params.task_config()).spec.episode_length
     bars = []  # made at the first step: a bad parameter fails before it, with no 0% bar around the error
 
     def bar():
@@ -55,7 +55,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     def on_episode(record) -> None:
         line = (f"episode {record.episode:3d} [{record.kind:6s}] steps {record.env_steps:6d} "
-                f"return {record.episode_return:9.2f}  plan p50/p99 {record.plan_ms_median:6.1f}/"
+                f"return {record.episode_return:9.2f} (env {record.env_return:9.2f})  plan p50/p99 {record.plan_ms_median:6.1f}/"
                 f"{record.plan_ms_p99:6.1f} ms  train {record.train_seconds:5.1f} s "
                 f"({record.train_epochs} ep, holdout mse {record.holdout_mse:.3g})")
         bar().write(line)
@@ -64,16 +64,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.video:  # MP4s of the chosen episodes with the plan drawn in (mbrl_ros.video)
         from mbrl_ros.video import TrainingVideos, parse_episodes
 
-        video_task = make_task(params.task, params.section(params.task))
+        video_task = make_task(params.task, params.task_config())
         videos = TrainingVideos(video_task, parse_episodes(args.video, learning.episodes), out / "videos",
                                 width=args.video_size[0], height=args.video_size[1])
         hooks = dict(task=video_task, on_plan=videos.on_plan, on_transition=videos.on_transition)
         on_episode = (lambda report: lambda record: (videos.on_episode(record), report(record)))(on_episode)
     run = run_learning(params.task, planner=params.planner, model=params.model, seed=args.seed,
-                       learning=learning, task_config=params.section(params.task),
+                       learning=learning, task_config=params.task_config(),
                        planner_config=params.section(params.planner), model_config=params.section(params.model),
-                       on_episode=on_episode, on_step=lambda: bar().update(1), initial_model=initial_model,
-                       **hooks)
+                       value_config=params.section(learning.value_learner),
+                       on_episode=on_episode, on_step=lambda: bar().update(learning.action_repeat),
+                       initial_model=initial_model, **hooks)
     if args.video:
         print("wrote " + ", ".join(str(p) for p in videos.written))
     if bars:
@@ -89,7 +90,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             "transitions": run.data.size, "initial_model": args.initial_model})
     returns = [r.episode_return for r in run.records]
     write_summary(out, task=params.task, planner=params.planner, model=params.model, seed=args.seed, rows=rows,
-                  csv=csv_path, curve=png_path, model_file=model_path, param_sources=params.sources)
+                  csv=csv_path, curve=png_path, model_file=model_path, param_sources=params.sources,
+                  extra={"env_returns": [r.env_return for r in run.records]})
     print(f"final return {returns[-1]:.2f} (best {max(returns):.2f}) after {rows[-1]['env_steps']} steps; "
           f"wrote {csv_path}, {png_path}" + (f", {model_path}" if model_path else ""))
     return 0
@@ -182,7 +184,7 @@ def cmd_train_from_bag(args: argparse.Namespace) -> int:
         raise BagError(f"train-from-bag learns pets_ensemble or deterministic_ensemble, not {params.model!r}")
     learning = from_dict(LearningConfig, params.section("learning"))
     torch.set_num_threads(learning.threads)
-    task = make_task(params.task, params.section(params.task))
+    task = make_task(params.task, params.task_config())
     bag = transitions_from_bag(args.bag, task, controller=args.controller, state_topic=args.state_topic,
                                joint_names=args.joint_names or ())
     recorded_for = bag_task_names(bag.models)
@@ -276,7 +278,7 @@ def cmd_export_policy(args: argparse.Namespace) -> int:
     learning = learning_config(params)
     torch.set_num_threads(learning.threads)
     config = dagger_config(params)
-    task = make_task(params.task, params.section(params.task))
+    task = make_task(params.task, params.task_config())
     deadline = learning.plan_deadline or None
     print(f"distilling {params.planner} on {run.model_file or 'the true simulator (oracle)'} into a "
           f"{config.policy.hidden_layers}x{config.policy.hidden_units} {config.policy.activation} policy for "
@@ -351,7 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mbrl-ros", description="Model-based RL for ROS 2.")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="run the in-process PETS learning loop on a simulated task")
-    train.add_argument("--task", help="registered task (default: cartpole_swingup)")
+    train.add_argument("--task", help="registered task (default: cartpole_swingup) or a user task "
+                       "'my_pkg.my_module:make_task' (its parameters: task_params.*)")
     train.add_argument("--planner", help="registered planner (default: from the task's config, icem)")
     train.add_argument("--model", help="registered model (default pets_ensemble; 'oracle' = true physics)")
     train.add_argument("--episodes", type=int, help="episodes in total, random seed episodes included")

@@ -52,6 +52,14 @@ class LearningConfig:
                                   "reward), onnx_step (one ORT run per step), torch, or auto: onnx on the "
                                   "CPU, torch otherwise; training is torch either way",
                                   choices=PLANNING_BACKENDS)
+    action_repeat: int = param(1, "task steps each planned action is held for (DMC-style action repeat): the "
+                               "model learns the held transition, horizon counts planned actions, env_steps "
+                               "count task steps", low=1, high=1000)
+    terminal_value: bool = param(False, "learn a critic (and actor) on real data plus branched model rollouts "
+                                 "and use it as the planner's terminal value, the actor's plans seeding the "
+                                 "population (learning/value.py; settings in the value learner's section)")
+    value_learner: str = param("sac_mbpo", "registered value learner used with terminal_value "
+                               "(mbrl_ros.learning.value.VALUE_LEARNERS)")
 
 
 @dataclasses.dataclass
@@ -69,6 +77,9 @@ class EpisodeRecord:
     train_epochs: int
     holdout_mse: float
     episode_seconds: float
+    env_return: float = float("nan")  # the env's own reward (info["env_reward"], else the step return)
+    value_seconds: float = 0.0  # critic/actor training after this episode
+    start_obs: str = ""  # the episode's first observation (space-separated), for start-state reports
 
 
 class TransitionBuffer:
@@ -112,6 +123,7 @@ class LearningRun:
     planner: Any
     records: list[EpisodeRecord]
     data: TransitionBuffer
+    values: Any = None  # the value learner (critic + actor) with learning.terminal_value, else None
 
 
 def _percentile_ms(values: list[float], q: float) -> float:
@@ -127,25 +139,59 @@ def seed_action(rng: np.random.Generator, spec, std: float) -> np.ndarray:
     return rng.uniform(low, high)
 
 
-def run_episode(task: Task, seed: int, act: Callable[[np.ndarray], np.ndarray],
-                on_step: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None) -> float:
-    """Run one episode with policy ``act``; returns the episode return."""
+@dataclasses.dataclass
+class EpisodeOutcome:
+    """What one episode returned: the planning reward's sum and the env's own."""
+
+    planning_return: float  # sum of the step returns (the reward planners optimize)
+    env_return: float  # sum of info["env_reward"] where the task reports it, else of the step returns
+    steps: int  # task steps (action repeats included)
+    start_obs: np.ndarray
+
+
+def run_episode_outcome(task: Task, seed: int, act: Callable[[np.ndarray], np.ndarray],
+                        on_step: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None, *,
+                        action_repeat: int = 1) -> EpisodeOutcome:
+    """Run one episode with policy ``act``, each action held for ``action_repeat`` task steps.
+
+    ``on_step(obs, action, next_obs)`` gets each held transition (``next_obs`` after the
+    repeats); a hold cut short by truncation is not reported (its duration differs), one cut
+    short by termination is.
+    """
+    if action_repeat < 1:
+        raise ValueError(f"action_repeat must be >= 1, got {action_repeat}")
     obs, _ = task.reset(seed=seed)
-    total = 0.0
+    start = obs.copy()
+    total = env_total = 0.0
+    steps = 0
     while True:
         action = task.clip_action(act(obs))
-        next_obs, reward, terminated, truncated, _ = task.step(action)
-        total += reward
-        if on_step is not None:
-            on_step(obs, action, next_obs)
-        obs = next_obs
+        first = obs
+        terminated = truncated = False
+        held = 0
+        while held < action_repeat and not (terminated or truncated):
+            obs, reward, terminated, truncated, info = task.step(action)
+            total += reward
+            env_total += float(info.get("env_reward", reward)) if isinstance(info, Mapping) else reward
+            held += 1
+        steps += held
+        if on_step is not None and (held == action_repeat or terminated):
+            on_step(first, action, obs)
         if terminated or truncated:
-            return total
+            return EpisodeOutcome(float(total), float(env_total), steps, start)
+
+
+def run_episode(task: Task, seed: int, act: Callable[[np.ndarray], np.ndarray],
+                on_step: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None, *,
+                action_repeat: int = 1) -> float:
+    """Run one episode with policy ``act``; returns the episode return (the step returns' sum)."""
+    return run_episode_outcome(task, seed, act, on_step, action_repeat=action_repeat).planning_return
 
 
 def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_ensemble", seed: int = 0,
                  learning: Mapping | LearningConfig | None = None, task_config: Mapping | None = None,
                  planner_config: Mapping | None = None, model_config: Mapping | None = None,
+                 value_config: Mapping | None = None,
                  on_episode: Callable[[EpisodeRecord], None] | None = None,
                  on_step: Callable[[], None] | None = None,
                  on_transition: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None,
@@ -160,10 +206,11 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
         seed: seeds model init, planner noise, random actions and episode starts.
         learning: :class:`LearningConfig` (or a mapping of its fields).
         task_config, planner_config, model_config: component parameters.
+        value_config: parameters of the value learner (``learning.terminal_value``).
         on_episode: called with each finished :class:`EpisodeRecord`.
         on_step: called after every environment step (progress bars).
         on_transition: called with ``(obs (O,), action (A,), next_obs (O,))`` after every
-            environment step (per-step metrics such as a tracking error).
+            planned action (held ``action_repeat`` task steps; per-step metrics such as a tracking error).
         on_plan: called with ``(obs (O,), plan (H, A), model)`` after every MPC plan (videos draw
             the model's prediction of the plan).
         initial_model: a carried-over model (a ``model.npz`` path, or an ``EnsembleDynamics``)
@@ -190,10 +237,21 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
     if learned and not carried and cfg.seed_episodes < 1:
         raise ValueError(f"model {model!r} must be trained before planning: set learning.seed_episodes >= 1")
     gen = torch.Generator(device=cfg.device).manual_seed(seed)
-    objective = TrajectoryObjective(dyn, task.reward, generator=gen)
+    values = None
+    if cfg.terminal_value:
+        from mbrl_ros.learning.value import make_value_learner
+
+        values = make_value_learner(cfg.value_learner, value_config, spec=spec, reward_fn=task.reward,
+                                    termination_fn=task.termination_fn, device=cfg.device, seed=seed)
+        objective = TrajectoryObjective(dyn, task.reward, generator=gen, termination_fn=task.termination_fn,
+                                        terminal_value=values.terminal_value, discount=values.config.discount)
+    else:
+        objective = TrajectoryObjective(dyn, task.reward, generator=gen, termination_fn=task.termination_fn)
     mpc = make_planner(planner, planner_config, action_low=spec.action_low, action_high=spec.action_high,
                        horizon=cfg.horizon, objective=objective, device=cfg.device, seed=seed,
                        nominal_action=spec.nominal_action)
+    if values is not None:
+        mpc.proposal_fn = values.proposals(dyn, cfg.horizon)
     data = TransitionBuffer(spec.obs_dim, spec.act_dim)
     rng = np.random.default_rng(seed)
     schedule = RetrainSchedule(episodes=cfg.episodes, seed_episodes=cfg.seed_episodes, carried=carried)
@@ -210,6 +268,7 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
         if on_step is not None:
             on_step()
 
+    env_steps = trained_on = 0
     for episode in range(cfg.episodes):
         start = time.perf_counter()
         episode_seed = seed * 100003 + episode
@@ -217,7 +276,8 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
         misses = 0
         random_episode = learned and episode < seed_episodes
         if random_episode:
-            ret = run_episode(task, episode_seed, random_action, store)
+            outcome = run_episode_outcome(task, episode_seed, random_action, store,
+                                          action_repeat=cfg.action_repeat)
         else:
             mpc.reset()
 
@@ -232,20 +292,28 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
                 mpc.shift()
                 return result.actions[0].cpu().numpy()
 
-            ret = run_episode(task, episode_seed, act, store)
-        train_s, epochs, mse = 0.0, 0, float("nan")
+            outcome = run_episode_outcome(task, episode_seed, act, store, action_repeat=cfg.action_repeat)
+        env_steps += outcome.steps
+        train_s, epochs, mse, value_s = 0.0, 0, float("nan"), 0.0
+        last = episode + 1 >= cfg.episodes
         if learned and schedule.after_episode(episode + 1, data.size):
             report = dyn.fit(*data.arrays(), seed=seed + episode,
                              max_epochs=cfg.max_train_epochs or None,
                              **({"refit_normalizers": False} if carried else {}))
             train_s, epochs = report.seconds, report.epochs
             mse = float(np.mean([report.holdout_mse[i] for i in report.elites]))
+        if values is not None and not last and (not learned or episode + 1 >= max(seed_episodes, 1)):
+            value_s = values.update(*data.arrays(), model=dyn, episode=episode,
+                                    new_transitions=data.size - trained_on).seconds
+            trained_on = data.size
         record = EpisodeRecord(
-            episode=episode, kind="random" if random_episode else "mpc", env_steps=data.size,
-            episode_return=float(ret), plan_ms_median=_percentile_ms(plan_times, 50),
+            episode=episode, kind="random" if random_episode else "mpc", env_steps=env_steps,
+            episode_return=outcome.planning_return, plan_ms_median=_percentile_ms(plan_times, 50),
             plan_ms_p99=_percentile_ms(plan_times, 99), deadline_misses=misses, train_seconds=train_s,
-            train_epochs=epochs, holdout_mse=mse, episode_seconds=time.perf_counter() - start)
+            train_epochs=epochs, holdout_mse=mse, episode_seconds=time.perf_counter() - start,
+            env_return=outcome.env_return, value_seconds=value_s,
+            start_obs=" ".join(f"{v:.6g}" for v in outcome.start_obs))
         records.append(record)
         if on_episode is not None:
             on_episode(record)
-    return LearningRun(task=task, model=dyn, planner=mpc, records=records, data=data)
+    return LearningRun(task=task, model=dyn, planner=mpc, records=records, data=data, values=values)

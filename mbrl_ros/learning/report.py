@@ -9,7 +9,8 @@ from mbrl_ros.atomic_file import atomic_writer
 
 
 def plot_learning_curve(rows: Sequence[Mapping], path: Path, title: str) -> Path:
-    """Episode return vs environment steps; rows need ``env_steps``, ``episode_return``, ``kind``."""
+    """Episode return vs environment steps; rows need ``env_steps``, ``episode_return``, ``kind``
+    (and, when it differs from ``episode_return``, ``env_return`` is drawn too)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -21,6 +22,10 @@ def plot_learning_curve(rows: Sequence[Mapping], path: Path, title: str) -> Path
     colors = ["tab:gray" if r["kind"] == "random" else "tab:blue" for r in rows]
     ax.plot(steps, returns, "-", color="tab:blue", alpha=0.5)
     ax.scatter(steps, returns, c=colors, zorder=3, label="episode return (gray: random actions)")
+    env = [float(r.get("env_return", "nan")) for r in rows]
+    if any(e == e for e in env) and any(abs(e - float(p)) > 1e-9 for e, p in zip(env, returns) if e == e):
+        # The env's own reward differs from the planning reward (a user's env): show both.
+        ax.plot(steps, env, "s--", color="tab:orange", label="env's own return")
     ax.set_xlabel("environment steps")
     ax.set_ylabel("episode return")
     ax.set_title(title)

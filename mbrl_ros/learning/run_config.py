@@ -11,7 +11,9 @@ Layout of the parameters (flat ROS names in brackets)::
     cartpole_swingup: {...}         # [cartpole_swingup.*] -> the task's config
 
 Precedence (later wins): ``config/planners/<planner>.yaml``,
-``config/tasks/<task>.yaml``, user ``--params-file``s, ``-p name:=value``.
+``config/tasks/<task>.yaml`` (``config/tasks/default.yaml`` for a user's
+``--task my_pkg.my_module:make_task``, whose own parameters are the ``task_params`` section),
+user ``--params-file``s, ``-p name:=value``.
 """
 from __future__ import annotations
 
@@ -34,6 +36,12 @@ class RunParameters:
     model: str
     values: dict[str, Any]
     sources: tuple[str, ...]
+
+    def task_config(self) -> dict[str, Any]:
+        """The task's own parameters: section ``<task>``, or ``task_params`` for a ``module:function`` task."""
+        from mbrl_ros.tasks import task_section
+
+        return self.section(task_section(self.task))
 
     def section(self, name: str) -> dict[str, Any]:
         """Parameters under ``name`` (e.g. the planner's own), or ``{}``."""
@@ -75,7 +83,10 @@ def resolve_run_parameters(task: str | None = None, planner: str | None = None, 
     explicit = {k: v for k, v in (("task", task), ("planner", planner), ("model", model)) if v}
     user = merge(user, explicit)
     task_name = user.get("task", "cartpole_swingup")
-    task_file = _package_file("config", "tasks", f"{task_name}.yaml")
+    # A user's "module:function" task has no file of its own: it gets the documented defaults of
+    # config/tasks/default.yaml (planner, model, learning budget).
+    task_file = _package_file("config", "tasks", "default.yaml") if ":" in str(task_name) else \
+        _package_file("config", "tasks", f"{task_name}.yaml")
     task_defaults = load_ros_params(task_file, node_name) if task_file else {}
     planner_name = user.get("planner", task_defaults.get("planner", "icem"))
     planner_file = _package_file("config", "planners", f"{planner_name}.yaml")

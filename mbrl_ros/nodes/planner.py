@@ -189,7 +189,8 @@ class PlannerNode(CommandNodeMixin, Node):
 
         # The optimizer and its objective belong to the planning thread.
         self.objective = TrajectoryObjective(None, self.task.reward,
-                                             generator=torch.Generator(device=self._device).manual_seed(cfg.seed))
+                                             generator=torch.Generator(device=self._device).manual_seed(cfg.seed),
+                                             termination_fn=self.task.termination_fn)
         self.planner = self._new_planner(planner_config)
         self.model = None
         self.model_version = -1

@@ -14,21 +14,25 @@ import torch
 
 from mbrl_ros.learning import LearningConfig
 from mbrl_ros.nodes.parameters import declare_config
-from mbrl_ros.tasks import TASKS, make_task
+from mbrl_ros.tasks import make_task, resolve_task_factory, task_section
 from mbrl_ros.tasks.base import Task
 
 
 def declare_task(node: Any, name: str) -> Task:
     """Build task ``name`` from the node's ``<name>.*`` parameters (the task config's fields).
 
+    ``name`` may be a user's ``"module:function"`` spec: every node imports the same module
+    (it must be on the node's PYTHONPATH) and reads the ``task_params.*`` parameters.
+
     Raises:
-        UnknownComponentError: no such task. ConfigError: a bad task parameter.
+        UnknownComponentError: no such task. UserTaskError: a spec that does not resolve.
+        ConfigError: a bad task parameter.
     """
-    factory = TASKS.get(name)
+    factory = resolve_task_factory(name)
     config_cls = getattr(factory, "Config", None)
     if config_cls is None:
         return make_task(name)
-    return make_task(name, declare_config(node, config_cls, prefix=name))
+    return make_task(name, declare_config(node, config_cls, prefix=task_section(name)))
 
 
 def declare_learning(node: Any) -> LearningConfig:

@@ -36,24 +36,67 @@ class TrajectoryObjective:
     ``returns[n] = mean_p sum_h reward(o[n,p,h], a[n,h], o[n,p,h+1])`` with ``o[.,.,0]``
     the start observation. Non-finite predictions score :data:`INVALID_RETURN`.
 
+    Optional parts (all off by default, which keeps the sum above exactly):
+    ``termination_fn`` zeroes the reward of every step after a particle's first predicted
+    termination (the terminating step itself counts); ``terminal_value`` adds
+    ``discount^H * V(o[n,p,H])`` for particles that never terminated, and then the rewards
+    are discounted too: ``sum_h discount^h r_h`` (TD-MPC's objective).
+
     Args:
         model: any :class:`RolloutModel` (ensemble, oracle, analytic).
         reward_fn: batched reward ``(..., O), (..., A), (..., O) -> (...)``.
         generator: random source for sampled propagation.
+        termination_fn: batched ``(..., O), (..., A), (..., O) -> bool (...)`` (``Task.termination_fn``).
+        terminal_value: batched value of the last predicted observations ``(..., O) -> (...)``.
+        discount: per-step discount used with ``terminal_value`` (0 < discount <= 1).
     """
 
-    def __init__(self, model: RolloutModel, reward_fn: RewardFn, generator: torch.Generator | None = None):
+    def __init__(self, model: RolloutModel, reward_fn: RewardFn, generator: torch.Generator | None = None, *,
+                 termination_fn: RewardFn | None = None,
+                 terminal_value: Callable[[torch.Tensor], torch.Tensor] | None = None, discount: float = 1.0):
+        if not 0.0 < discount <= 1.0:
+            raise ValueError(f"discount must be in (0, 1], got {discount}")
         self.model = model
         self.reward_fn = reward_fn
         self.generator = generator
+        self.termination_fn = termination_fn
+        self.terminal_value = terminal_value
+        self.discount = float(discount)
         self.model_evaluations = 0  # transitions predicted so far (for throughput accounting)
 
     @torch.no_grad()
     def __call__(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         n, horizon, _ = actions.shape
-        returns = self.model.returns(obs, actions, self.reward_fn, generator=self.generator)
-        self.model_evaluations += n * self.model.num_particles * horizon
+        if self.termination_fn is None and self.terminal_value is None:
+            returns = self.model.returns(obs, actions, self.reward_fn, generator=self.generator)
+            self.model_evaluations += n * self.model.num_particles * horizon
+        else:  # the fused path knows no termination or value: score the predicted trajectories here
+            traj = self.model.rollout(obs, actions, generator=self.generator)  # (N, P, H, O)
+            particles = traj.shape[1]
+            self.model_evaluations += n * particles * horizon
+            start = obs.to(traj.dtype).reshape(1, 1, 1, -1).expand(n, particles, 1, -1)
+            before = torch.cat([start, traj[:, :, :-1]], dim=2)
+            acts = actions.to(traj.dtype).unsqueeze(1).expand(-1, particles, -1, -1)
+            returns = self._extended_returns(before, acts, traj)
         return torch.nan_to_num(returns, nan=INVALID_RETURN, posinf=INVALID_RETURN, neginf=INVALID_RETURN)
+
+    def _extended_returns(self, before: torch.Tensor, acts: torch.Tensor, traj: torch.Tensor) -> torch.Tensor:
+        """Returns ``(N,)`` with termination and/or the terminal value (see the class docstring)."""
+        rewards = self.reward_fn(before, acts, traj)  # (N, P, H)
+        alive_after = None
+        if self.termination_fn is not None:
+            done = self.termination_fn(before, acts, traj).to(torch.bool)
+            alive_after = torch.cumprod((~done).to(rewards.dtype), dim=-1)  # alive after step h
+            alive_before = torch.cat([torch.ones_like(alive_after[..., :1]), alive_after[..., :-1]], dim=-1)
+            rewards = rewards * alive_before
+        if self.terminal_value is None:
+            return rewards.sum(-1).mean(-1)
+        horizon = rewards.shape[-1]
+        weights = self.discount ** torch.arange(horizon, dtype=rewards.dtype, device=rewards.device)
+        value = self.terminal_value(traj[:, :, -1]).to(rewards.dtype)  # (N, P)
+        if alive_after is not None:
+            value = value * alive_after[..., -1]
+        return ((rewards * weights).sum(-1) + self.discount ** horizon * value).mean(-1)
 
 
 @dataclasses.dataclass
@@ -122,6 +165,10 @@ class Planner(abc.ABC):
                                  f"{self.low.tolist()} .. {self.high.tolist()}")
             self.nominal = torch.minimum(torch.maximum(self.nominal, self.low), self.high)
         self._half_range = (self.high - self.low) / 2
+        #: Optional ``obs (O,) -> (K, H, A)`` candidate plans (a learned actor rolled through the model,
+        #: TD-MPC2 style) scored with the warm start before each plan: the best becomes the sampling
+        #: mean when it beats the warm start, and the plan returned when it beats the optimizer's.
+        self.proposal_fn: Callable[[torch.Tensor], torch.Tensor | None] | None = None
         self._iteration_start: float | None = None
         self._iteration_seconds = 0.0  # duration of the last optimizer iteration (deadline prediction)
         self.reset()
@@ -157,10 +204,28 @@ class Planner(abc.ABC):
         if not bool(torch.isfinite(obs).all()):
             raise ValueError(f"plan: observation is not finite: {obs.tolist()}")
         self._iteration_start, self._iteration_seconds = None, 0.0
+        proposal = self._seed_with_proposals(obs) if self.proposal_fn is not None else None
         actions, value, iterations, hit = self._optimize(obs, deadline)
+        if proposal is not None and proposal[1] > float(value):
+            actions, value = proposal
         actions = torch.minimum(torch.maximum(actions, self.low), self.high)
         return PlanResult(actions=actions, predicted_return=float(value), iterations=iterations,
                           seconds=time.perf_counter() - start, deadline_hit=hit)
+
+    def _seed_with_proposals(self, obs: torch.Tensor) -> tuple[torch.Tensor, float] | None:
+        """Score :attr:`proposal_fn`'s plans against the warm start; returns the best proposal and its value."""
+        proposals = self.proposal_fn(obs)
+        if proposals is None or proposals.shape[0] == 0:
+            return None
+        if proposals.shape[1:] != (self.horizon, self.act_dim):
+            raise ValueError(f"proposal_fn returned shape {tuple(proposals.shape)}, expected "
+                             f"(K, {self.horizon}, {self.act_dim})")
+        candidates = self.clamp(torch.cat([self.mean.unsqueeze(0), proposals.to(self.mean)], dim=0))
+        returns = self.objective(obs, candidates)
+        best = int(torch.argmax(returns[1:])) + 1
+        if float(returns[best]) > float(returns[0]):
+            self.mean = candidates[best].clone()
+        return candidates[best].clone(), float(returns[best])
 
     @abc.abstractmethod
     def _optimize(self, obs: torch.Tensor, deadline: float | None) -> tuple[torch.Tensor, float, int, bool]:

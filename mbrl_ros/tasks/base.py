@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -95,6 +95,12 @@ class Task(abc.ABC):
 
     spec: TaskSpec
 
+    #: Optional batched termination ``(obs (..., O), action (..., A), next_obs (..., O)) -> bool (...)``:
+    #: True where the transition ends the episode (the pole fell, the robot left its workspace).
+    #: Planners zero the reward of every step after the first predicted termination (and the terminal
+    #: value), value targets stop bootstrapping there, and simulated tasks report it as ``terminated``.
+    termination_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+
     def __init__(self, cost_weights: Mapping[str, float]):
         self._cost_weights = {name: float(w) for name, w in cost_weights.items()}
 
@@ -139,6 +145,16 @@ class Task(abc.ABC):
         if total is None:
             return torch.zeros(obs.shape[:-1], dtype=obs.dtype, device=obs.device)
         return -total
+
+    def terminated_numpy(self, obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> bool:
+        """:attr:`termination_fn` for one transition given as numpy arrays (False without one)."""
+        if self.termination_fn is None:
+            return False
+        with torch.no_grad():
+            done = self.termination_fn(torch.as_tensor(obs, dtype=torch.float64),
+                                       torch.as_tensor(action, dtype=torch.float64),
+                                       torch.as_tensor(next_obs, dtype=torch.float64))
+        return bool(done)
 
     def reward_numpy(self, obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> float:
         """:meth:`reward` for one transition given as numpy arrays."""

@@ -111,13 +111,16 @@ class GymTask(Task):
         cost_weights: weight per cost name returned by ``reward_fn`` (default ``{"reward": 1.0}``,
             the single term of a ``reward_fn`` that returns a reward tensor).
         action_low, action_high: bounds when the env has no ``action_space``.
+        termination_fn: optional batched ``(obs, action, next_obs) -> bool (...)`` the planners use to
+            predict the env's ``terminated`` (see :attr:`Task.termination_fn`).
     """
 
     def __init__(self, name: str, env: Any, reward_fn: RewardFn, *, control_period: float,
                  episode_length: int, observation_names: Sequence[str] | None = None,
                  action_names: Sequence[str] | None = None, angle_indices: Sequence[int] = (),
                  cost_weights: Mapping[str, float] | None = None,
-                 action_low: Sequence[float] | None = None, action_high: Sequence[float] | None = None):
+                 action_low: Sequence[float] | None = None, action_high: Sequence[float] | None = None,
+                 termination_fn: Callable | None = None):
         for method in ("reset", "step"):
             if not callable(getattr(env, method, None)):
                 raise TypeError(f"{name}: the environment has no {method}() method (Gymnasium API needed)")
@@ -130,6 +133,9 @@ class GymTask(Task):
         super().__init__(weights)
         self.env = env
         self.reward_fn = reward_fn
+        if termination_fn is not None and not callable(termination_fn):
+            raise TypeError(f"{name}: termination_fn must be callable (obs, action, next_obs) -> bool tensor")
+        self.termination_fn = termination_fn
 
         if action_low is None or action_high is None:
             low, high = _space_bounds(env)
@@ -239,7 +245,7 @@ def register_gym_task(name: str, env_factory: Callable[[], Any], reward_fn: Rewa
                       action_names: Sequence[str] | None = None, angle_indices: Sequence[int] = (),
                       cost_weights: Mapping[str, float] | None = None,
                       action_low: Sequence[float] | None = None, action_high: Sequence[float] | None = None,
-                      overwrite: bool = False) -> None:
+                      termination_fn: Callable | None = None, overwrite: bool = False) -> None:
     """Register a Gymnasium-style environment as task ``name`` (see the module docstring).
 
     ``env_factory()`` is called once per ``make_task(name, config)``; ``config``
@@ -254,6 +260,7 @@ def register_gym_task(name: str, env_factory: Callable[[], Any], reward_fn: Rewa
         observation_names, action_names, angle_indices: see :class:`~mbrl_ros.tasks.base.TaskSpec`.
         cost_weights: weight per named cost (only when ``reward_fn`` returns a mapping).
         action_low, action_high: bounds when the env has no ``action_space``.
+        termination_fn: optional batched termination (see :class:`GymTask`).
         overwrite: replace an existing registration of ``name``.
     """
     from mbrl_ros.tasks import register_task
@@ -272,6 +279,6 @@ def register_gym_task(name: str, env_factory: Callable[[], Any], reward_fn: Rewa
                        observation_names=observation_names, action_names=action_names,
                        angle_indices=angle_indices,
                        cost_weights={**default_weights, **values.cost_weights},
-                       action_low=action_low, action_high=action_high)
+                       action_low=action_low, action_high=action_high, termination_fn=termination_fn)
 
     register_task(name, factory, overwrite=overwrite)

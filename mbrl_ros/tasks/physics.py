@@ -366,6 +366,7 @@ class MujocoTask(SimulatedTask):
         #: Optional per-physics-timestep control filter ``ctrl (nu,) -> ctrl (nu,)`` (actuation
         #: delay, motor lag: :class:`mbrl_ros.tasks.randomization.ActuatorDynamics`); None: ideal.
         self.actuation: Callable[[np.ndarray], np.ndarray] | None = None
+        self._terminated = False
 
     # -- hooks for subclasses -------------------------------------------
     def _edit_spec(self, spec: mujoco.MjSpec, config: MujocoTaskConfig) -> None:
@@ -436,6 +437,7 @@ class MujocoTask(SimulatedTask):
         self._sync_visuals()
         self._obs = self._observe()
         self._steps = 0
+        self._terminated = False
         return self._obs.copy(), {}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -454,6 +456,9 @@ class MujocoTask(SimulatedTask):
         if self._steps >= self.spec.episode_length:
             raise RuntimeError(f"{self.name}: the episode ended after {self.spec.episode_length} steps; "
                                f"call reset()")
+        if self._terminated:
+            raise RuntimeError(f"{self.name}: the episode terminated (termination_fn) after {self._steps} "
+                               f"steps; call reset()")
         action = self.clip_action(action)
         obs = self._obs
         ctrl = np.array(self._ctrl_from_action(action), dtype=np.float64)
@@ -467,10 +472,12 @@ class MujocoTask(SimulatedTask):
         next_obs = self._observe()
         self._obs = next_obs
         reward = self.reward_numpy(obs, action, next_obs)
+        terminated = self.terminated_numpy(obs, action, next_obs)
         truncated = self._steps >= self.spec.episode_length
+        self._terminated = terminated
         info = {"costs": self.cost_values(obs, action, next_obs), "action": action.copy(),
                 "ctrl": ctrl, "step": self._steps}
-        return next_obs.copy(), reward, False, truncated, info
+        return next_obs.copy(), reward, terminated, truncated, info
 
     def cost_values(self, obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> dict[str, float]:
         """Unweighted cost terms for one transition given as numpy arrays."""

@@ -1,0 +1,85 @@
+"""TrajectoryObjective's optional termination and terminal value, and planners' proposal seeding."""
+import pytest
+import torch
+
+from mbrl_ros.models.base import RolloutModel
+from mbrl_ros.planning import PLANNERS, TrajectoryObjective, make_planner
+
+
+class Integrator(RolloutModel):
+    """1-D x_{h+1} = x_h + a_h, deterministic, one particle."""
+
+    def rollout(self, obs, actions, generator=None):
+        return (obs.reshape(1, 1, 1, 1) + torch.cumsum(actions, dim=1).unsqueeze(1)).double()
+
+
+def reward(obs, action, next_obs):
+    return next_obs[..., 0]
+
+
+def beyond(obs, action, next_obs):
+    return next_obs[..., 0] > 2.5
+
+
+ACTIONS = torch.tensor([[[1.0], [1.0], [1.0], [-1.0], [-1.0]]])  # x: 1, 2, 3, 2, 1
+
+
+def test_default_objective_is_the_plain_sum():
+    obj = TrajectoryObjective(Integrator(), reward)
+    assert float(obj(torch.zeros(1), ACTIONS)[0]) == pytest.approx(9.0)
+
+
+def test_termination_zeroes_rewards_after_the_first_predicted_termination():
+    obj = TrajectoryObjective(Integrator(), reward, termination_fn=beyond)
+    # The terminating step (x = 3) counts; x = 2 and 1 afterwards do not, though x came back.
+    assert float(obj(torch.zeros(1), ACTIONS)[0]) == pytest.approx(1 + 2 + 3)
+    never = torch.tensor([[[1.0], [1.0], [-1.0], [-1.0], [0.0]]])
+    assert float(obj(torch.zeros(1), never)[0]) == pytest.approx(1 + 2 + 1 + 0 + 0)
+
+
+def test_terminal_value_is_discounted_and_dropped_after_termination():
+    value = lambda obs: 10.0 * obs[..., 0]  # noqa: E731
+    obj = TrajectoryObjective(Integrator(), reward, terminal_value=value, discount=0.5)
+    expected = 1 + 0.5 * 2 + 0.25 * 3 + 0.125 * 2 + 0.0625 * 1 + 0.5 ** 5 * 10 * 1
+    assert float(obj(torch.zeros(1), ACTIONS)[0]) == pytest.approx(expected)
+    both = TrajectoryObjective(Integrator(), reward, termination_fn=beyond, terminal_value=value, discount=0.5)
+    assert float(both(torch.zeros(1), ACTIONS)[0]) == pytest.approx(1 + 0.5 * 2 + 0.25 * 3)
+    with pytest.raises(ValueError, match="discount"):
+        TrajectoryObjective(Integrator(), reward, discount=0.0)
+
+
+def test_termination_is_per_particle():
+    class TwoParticles(RolloutModel):
+        num_particles = 2
+
+        def rollout(self, obs, actions, generator=None):
+            path = torch.cumsum(actions, dim=1).unsqueeze(1)
+            return torch.cat([path, 2 * path], dim=1).double()  # the second particle moves twice as far
+
+    obj = TrajectoryObjective(TwoParticles(), reward, termination_fn=beyond)
+    actions = torch.ones(1, 3, 1)  # particle 0: 1, 2, 3 -> 6; particle 1: 2, 4 (ends) -> 6
+    assert float(obj(torch.zeros(1), actions)[0]) == pytest.approx((6 + 6) / 2)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in PLANNERS.names() if n != "nmpc"))
+def test_a_better_proposal_is_returned_and_seeds_the_mean(name):
+    # Reward: stay at x = 0.9 * H; the proposal of constant 0.9 reaches it, tiny samples around 0 do not.
+    horizon = 4
+    target = lambda o, a, n: -(n[..., 0] - 0.9 * torch.arange(1, horizon + 1, dtype=n.dtype)) ** 2  # noqa: E731
+    obj = TrajectoryObjective(Integrator(), target)
+    configs = {"icem": {"population": 8, "min_population": 4, "num_elites": 2, "iterations": 1, "init_std": 1e-4},
+               "cem": {"population": 8, "num_elites": 2, "iterations": 1, "init_std": 1e-4},
+               "mppi": {"population": 8, "iterations": 1, "noise_std": 1e-4},
+               "random_shooting": {"population": 8}}
+    planner = make_planner(name, configs.get(name, {}), action_low=[-1.0], action_high=[1.0], horizon=horizon,
+                           objective=obj, seed=0)
+    proposal = torch.full((2, horizon, 1), 0.9)
+    proposal[1] = -0.9
+    planner.proposal_fn = lambda obs: proposal
+    result = planner.plan(torch.zeros(1))
+    if name != "random_shooting":  # it samples uniformly, so it may find as good a plan by chance
+        torch.testing.assert_close(result.actions, proposal[0])
+    assert result.predicted_return >= float(obj(torch.zeros(1), proposal[:1])[0]) - 1e-9
+    planner.proposal_fn = lambda obs: torch.zeros(1, horizon + 1, 1)
+    with pytest.raises(ValueError, match="proposal_fn returned shape"):
+        planner.plan(torch.zeros(1))
