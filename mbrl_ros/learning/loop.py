@@ -126,6 +126,21 @@ class LearningRun:
     values: Any = None  # the value learner (critic + actor) with learning.terminal_value, else None
 
 
+class RepeatedActionModel:
+    """A model of single task steps (the oracle) made to predict held actions: each of the ``(N, H, A)``
+    actions is applied ``repeat`` times and every ``repeat``-th observation is kept."""
+
+    def __init__(self, model, repeat: int):
+        if repeat < 1:
+            raise ValueError(f"repeat must be >= 1, got {repeat}")
+        self.model, self.repeat = model, int(repeat)
+        self.num_particles = getattr(model, "num_particles", 1)
+
+    def rollout(self, obs: torch.Tensor, actions: torch.Tensor, generator: torch.Generator | None = None):
+        held = torch.repeat_interleave(actions, self.repeat, dim=1)
+        return self.model.rollout(obs, held, generator=generator)[:, :, self.repeat - 1::self.repeat]
+
+
 def _percentile_ms(values: list[float], q: float) -> float:
     return float(np.percentile(values, q) * 1e3) if values else float("nan")
 
@@ -234,6 +249,8 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
     dyn = for_planning(base, cfg.planning_backend, device=cfg.device, threads=cfg.threads)
     learned = hasattr(dyn, "fit")
     seed_episodes = 0 if carried else cfg.seed_episodes
+    if not learned and cfg.action_repeat > 1:
+        dyn = RepeatedActionModel(dyn, cfg.action_repeat)  # the oracle steps the task once per action
     if learned and not carried and cfg.seed_episodes < 1:
         raise ValueError(f"model {model!r} must be trained before planning: set learning.seed_episodes >= 1")
     gen = torch.Generator(device=cfg.device).manual_seed(seed)

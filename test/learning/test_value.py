@@ -58,7 +58,7 @@ def test_critic_fits_a_known_q_when_every_step_terminates():
     assert float(learner.terminal_value(torch.zeros(4, 2)).abs().max()) == 0.0  # untrained: no value
     learner.update(obs, act, nxt)
     q = learner.q_values(torch.as_tensor(obs[:200], dtype=torch.float32),
-                         torch.as_tensor(act[:200], dtype=torch.float32))
+                         torch.as_tensor(act[:200], dtype=torch.float32)).detach()
     truth = reward(torch.as_tensor(obs[:200]), torch.as_tensor(act[:200]), torch.as_tensor(nxt[:200])).float()
     assert float((q - truth).abs().mean()) < 0.05 * float(truth.abs().mean() + 0.1)
     # The actor maximizes Q: +0.5 * torque, so it learns to push the torque to the top of the range.
