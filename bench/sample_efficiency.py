@@ -99,6 +99,33 @@ def evaluate_hanging(result, task: str, params, episodes: int, seed: int) -> lis
     return returns
 
 
+def value_head_overhead(result, task: str, params, plans: int = 40) -> dict | None:
+    """Plan time of the trained planner with its value head (terminal value + actor proposals) and
+    without it (same model, same states, alternating), in ms; None without a value head."""
+    planner, objective = result.planner, result.planner.objective
+    if objective.terminal_value is None:
+        return None
+    hanging = _hanging_task(task, params)
+    obs, _ = hanging.reset(seed=12345)
+    states = [obs]
+    for _ in range(plans - 1):
+        obs, *_ = hanging.step(np.asarray(hanging.spec.action_high) * np.sign(np.sin(len(states) / 5)))
+        states.append(obs)
+    value, proposals, discount = objective.terminal_value, planner.proposal_fn, objective.discount
+    times = {"with": [], "without": []}
+    for state in states:
+        for mode in ("with", "without"):
+            on = mode == "with"
+            objective.terminal_value, planner.proposal_fn = (value, proposals) if on else (None, None)
+            objective.discount = discount if on else 1.0
+            planner.reset()
+            times[mode].append(planner.plan(state).seconds)
+    objective.terminal_value, planner.proposal_fn, objective.discount = value, proposals, discount
+    with_ms, without_ms = (float(np.median(times[m]) * 1e3) for m in ("with", "without"))
+    return {"plans": plans, "median_ms_with": with_ms, "median_ms_without": without_ms,
+            "ratio": with_ms / without_ms}
+
+
 def best_achievable(task: str, planner: str, seeds, overrides, threads: int) -> list[float]:
     """Sparse return from hanging down of the oracle planner optimizing the dense twin's reward."""
     from mbrl_ros.learning.loop import RepeatedActionModel, run_episode
@@ -190,6 +217,14 @@ def main() -> int:
                         f"{b['bin_deg'][0]}-{b['bin_deg'][1]} deg: " +
                         ("-" if b["mean_return"] is None else f"{b['mean_return']:.1f} (n={b['episodes']})")
                         for b in seed_row["by_start_angle"]), flush=True)
+                if seed == args.seeds[0]:
+                    overhead = value_head_overhead(result, task, params)
+                    if overhead is not None:
+                        seed_row["value_head_overhead"] = overhead
+                        print(f"{task:18s} seed {seed} plan time median with value head "
+                              f"{overhead['median_ms_with']:.1f} ms, without {overhead['median_ms_without']:.1f} ms "
+                              f"(x{overhead['ratio']:.2f}, {overhead['plans']} plans each, same model and states)",
+                              flush=True)
                 if args.eval_hanging:
                     seed_row["hanging_returns"] = evaluate_hanging(result, task, params, args.eval_hanging, seed)
                     print(f"{task:18s} seed {seed} from hanging down after {steps[-1]} env steps: "
