@@ -48,9 +48,15 @@ def run(task: str, planner: str, model: str, seed: int, episodes: int, threads: 
         keep: bool = False):
     params = resolve_run_parameters(task, planner, model, overrides=overrides)
     learning = {**params.section("learning"), "episodes": episodes, "threads": threads}
+    def progress(record):
+        print(f"  {task} {model} seed {seed} episode {record.episode} [{record.kind}] env steps {record.env_steps}: "
+              f"return {record.episode_return:.1f} (start {record.start_obs}), plan p50 "
+              f"{record.plan_ms_median:.0f} ms, train {record.train_seconds:.0f} s, value "
+              f"{record.value_seconds:.0f} s", flush=True)
+
     result = run_learning(task, planner=planner, model=model, seed=seed, learning=learning,
                           task_config=params.section(task), planner_config=params.section(planner),
-                          model_config=params.section(model),
+                          model_config=params.section(model), on_episode=progress,
                           value_config=params.section(learning.get("value_learner", "sac_mbpo")))
     out = [r.episode_return for r in result.records], [r.env_steps for r in result.records], result.records
     return (*out, result, params) if keep else out

@@ -88,10 +88,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         model_path = run.model.save(out / "model.npz", {
             "task": params.task, "source": "mbrl-ros train", "episodes": len(run.records),
             "transitions": run.data.size, "initial_model": args.initial_model})
+    actor_path = None
+    if run.values is not None:  # the learned actor, in export-policy's ONNX format (no DAgger needed)
+        from mbrl_ros.export.onnx_policy import export_policy_onnx
+
+        actor_path = export_policy_onnx(run.values.to_policy_network(), out / "actor.onnx", task_spec=run.task.spec,
+                                        metadata={"version": run.values.version, "expert": "sac_mbpo actor"})
     returns = [r.episode_return for r in run.records]
     write_summary(out, task=params.task, planner=params.planner, model=params.model, seed=args.seed, rows=rows,
                   csv=csv_path, curve=png_path, model_file=model_path, param_sources=params.sources,
-                  extra={"env_returns": [r.env_return for r in run.records]})
+                  extra={"env_returns": [r.env_return for r in run.records],
+                         "actor_onnx": str(actor_path) if actor_path else None})
     print(f"final return {returns[-1]:.2f} (best {max(returns):.2f}) after {rows[-1]['env_steps']} steps; "
           f"wrote {csv_path}, {png_path}" + (f", {model_path}" if model_path else ""))
     return 0

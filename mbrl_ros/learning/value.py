@@ -406,15 +406,40 @@ class SacMbpoValueLearner:
                                  actor_loss=actor_loss, mean_q=mean_q, temperature=float(self.log_alpha.detach().exp()))
 
     # -- export ---------------------------------------------------------
-    def actor_module(self) -> nn.Module:
-        """The deterministic actor ``obs (N, O) -> action (N, A)`` as a module (for ONNX export)."""
-        learner = self
+    @torch.no_grad()
+    def to_policy_network(self):
+        """The deterministic actor ``mid + half * tanh(mean(obs))`` as an exactly equal
+        :class:`~mbrl_ros.export.onnx_policy.PolicyNetwork` (the ``export-policy`` format, no DAgger).
 
-        class DeterministicActor(nn.Module):
-            def forward(self, obs):
-                return learner.policy(obs, deterministic=True)[0]
+        The feature standardization of the sin/cos entries, which PolicyNetwork feeds raw,
+        is folded into the first layer; the last layer keeps only the mean head.
+        """
+        from mbrl_ros.export.onnx_policy import PolicyConfig, PolicyNetwork
 
-        return DeterministicActor()
+        cfg = self.config
+        net = PolicyNetwork(self.obs_dim, self.spec.action_low, self.spec.action_high,
+                            PolicyConfig(hidden_layers=cfg.hidden_layers, hidden_units=cfg.hidden_units,
+                                         activation="silu", angle_features=bool(self.spec.angle_indices)),
+                            angle_indices=tuple(self.spec.angle_indices))
+        plain = self.features.other.cpu()
+        n_plain = plain.numel()
+        mean, std = self.features.mean.cpu(), self.features.std.cpu()
+        net.obs_mean.zero_()
+        net.obs_std.fill_(1.0)
+        net.obs_mean[plain] = mean[:n_plain]
+        net.obs_std[plain] = std[:n_plain]
+        # The policy's features are z' = [z_plain, raw angles]; ours are z = (z' - m') / s'.
+        shift = torch.cat([torch.zeros(n_plain), mean[n_plain:]])
+        scale = torch.cat([torch.ones(n_plain), std[n_plain:]])
+        weights = [w[0].detach().cpu() for w in self.actor.weights]
+        biases = [b[0, 0].detach().cpu() for b in self.actor.biases]
+        first = weights[0]
+        weights[0], biases[0] = first / scale[:, None], biases[0] - (shift / scale) @ first
+        weights[-1], biases[-1] = weights[-1][:, :self.act_dim], biases[-1][:self.act_dim]
+        for layer, w, b in zip(net.layers, weights, biases):
+            layer.weight.copy_(w.T)
+            layer.bias.copy_(b)
+        return net
 
 
 def make_value_learner(name: str, config: Mapping[str, Any] | None, *, spec, reward_fn: Callable,

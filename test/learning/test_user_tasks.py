@@ -117,7 +117,9 @@ def test_train_cli_runs_a_user_task_with_action_repeat(tmp_path):
                            "--out", str(out), "--quiet", "-p", "learning.action_repeat:=2",
                            "-p", "task_params.episode_length:=30", "-p", "learning.horizon:=5",
                            "-p", "icem.population:=16", "-p", "icem.min_population:=8",
-                           "-p", "pets_ensemble.hidden_units:=16", "-p", "pets_ensemble.max_epochs:=3"],
+                           "-p", "pets_ensemble.hidden_units:=16", "-p", "pets_ensemble.max_epochs:=3",
+                           "-p", "learning.terminal_value:=true", "-p", "sac_mbpo.min_updates:=5",
+                           "-p", "sac_mbpo.updates_per_step:=0", "-p", "sac_mbpo.hidden_units:=8"],
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader((out / "progress.csv").open()))
@@ -127,3 +129,12 @@ def test_train_cli_runs_a_user_task_with_action_repeat(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert len(summary["env_returns"]) == 2
     assert "task_params" in (out / "params.yaml").read_text()
+    # With the terminal value on, the run also writes the actor as an export-policy ONNX file.
+    from mbrl_ros.export.onnx_policy import load_policy_onnx
+
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        policy = load_policy_onnx(summary["actor_onnx"], expected_spec=make_task(SPEC).spec)
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    assert np.all(np.abs(policy(np.zeros(2))) <= 1.0)

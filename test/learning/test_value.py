@@ -132,3 +132,22 @@ def test_default_loop_has_no_value_head():
                        planner_config={"population": 8, "num_elites": 2, "iterations": 1})
     assert run.values is None and run.planner.proposal_fn is None
     assert run.planner.objective.terminal_value is None and run.planner.objective.discount == 1.0
+
+
+def test_actor_converts_exactly_to_an_exportable_policy(tmp_path):
+    from mbrl_ros.export.onnx_policy import export_policy_onnx, load_policy_onnx
+
+    task = make_task("cartpole_sparse")
+    learner = make_value_learner("sac_mbpo", {"min_updates": 3, "hidden_units": 16}, spec=task.spec,
+                                 reward_fn=task.reward)
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(200, 4)) * [1.0, 3.0, 2.0, 5.0]
+    learner.update(obs, rng.uniform(-15, 15, size=(200, 1)), obs + 0.01)
+    net = learner.to_policy_network()
+    probe = torch.as_tensor(rng.normal(size=(64, 4)) * [1.0, 3.0, 2.0, 5.0], dtype=torch.float32)
+    with torch.no_grad():
+        expected, _ = learner.policy(probe, deterministic=True)
+    torch.testing.assert_close(net(probe), expected, atol=1e-5, rtol=1e-5)
+    path = export_policy_onnx(net, tmp_path / "actor.onnx", task_spec=task.spec, metadata={"version": 1})
+    policy = load_policy_onnx(path, expected_spec=task.spec)
+    np.testing.assert_allclose(policy(probe.double().numpy()[0]), expected[0].double().numpy(), atol=1e-5)
