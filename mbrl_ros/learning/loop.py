@@ -22,6 +22,7 @@ import torch
 from mbrl_ros.config import from_dict, param
 from mbrl_ros.export.onnx_ensemble import PLANNING_BACKENDS, for_planning
 from mbrl_ros.models import MODELS
+from mbrl_ros.models.base import RolloutModel
 from mbrl_ros.learning.schedule import RetrainSchedule
 from mbrl_ros.planning import PLANNERS, TrajectoryObjective, make_planner
 from mbrl_ros.tasks import make_task
@@ -126,7 +127,7 @@ class LearningRun:
     values: Any = None  # the value learner (critic + actor) with learning.terminal_value, else None
 
 
-class RepeatedActionModel:
+class RepeatedActionModel(RolloutModel):
     """A model of single task steps (the oracle) made to predict held actions: each of the ``(N, H, A)``
     actions is applied ``repeat`` times and every ``repeat``-th observation is kept."""
 
