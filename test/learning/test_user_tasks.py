@@ -138,3 +138,12 @@ def test_train_cli_runs_a_user_task_with_action_repeat(tmp_path):
     finally:
         sys.path.remove(str(EXAMPLES))
     assert np.all(np.abs(policy(np.zeros(2))) <= 1.0)
+
+
+def test_nodes_resolve_the_same_spec(examples_on_path):
+    # What every node calls with its `task` parameter; the example's factory takes no Config class,
+    # so no ROS parameters are declared and the node needs no running graph here.
+    from mbrl_ros.nodes.shared_parameters import declare_task
+
+    task = declare_task(None, SPEC)
+    assert task.spec.name == "user_rail" and task.termination_fn is not None
