@@ -339,6 +339,7 @@ class PlannerNode(CommandNodeMixin, Node):
             model.prepare_returns(self.task.reward, self.horizon)
         with self._lock:
             self._pending_model = model
+        self.health.set("model_version_ready", model_version(model))  # swapped in at the next plan
         self.get_logger().info(f"model version {model_version(model)} accepted "
                                f"(trained on {model.extra_metadata.get('transitions', '?')} transitions; "
                                f"planning with {'ONNX Runtime' if isinstance(model, OnnxEnsembleModel) else 'torch'})")

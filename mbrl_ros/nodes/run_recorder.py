@@ -70,7 +70,9 @@ class RunRecorder:
                 with self._lock:
                     self._command = values
                     if name == "mpc_planner":  # no model_version yet: no model yet
-                        self._planner_version = int(_number(values.get("model_version", "-1")))
+                        # A model it accepted is swapped in at its next plan (model_version_ready).
+                        self._planner_version = int(max(_number(values.get("model_version", "-1")),
+                                                        _number(values.get("model_version_ready", "-1"))))
             elif name == LEARNER_NODE:
                 values = {kv.key: kv.value for kv in status.values}
                 if "model_version" in values:
