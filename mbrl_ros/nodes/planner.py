@@ -279,7 +279,12 @@ class PlannerNode(CommandNodeMixin, Node):
                 self._take_process_plan()
             self._answer_state(sample.stamp_ns)  # before handing the state on: it never waits on planning
         if self._process is not None:
-            self._process.submit_state(obs, sample.stamp_ns)
+            try:
+                self._process.submit_state(obs, sample.stamp_ns)
+            except RuntimeError as exc:  # the child died: states are answered from the last plan, then safely
+                self.health.count("planning_errors")
+                self.health.log_throttled("planning_process", f"{exc}; commands fall back to the safe command "
+                                                              f"once the last plan runs out", "error")
             self.health.count("states")
             return
         with self._state_cv:

@@ -7,15 +7,18 @@ node, so every Python step of the optimizer (sampling, top-k, refits) can delay 
 memory: the reader never blocks and never waits for the writer, it retries the copy if a write
 overlapped it. No ROS here: the node is a thin adapter.
 
-Messages to the child (``multiprocessing`` pipe, newest state wins): ``("state", obs, stamp_ns)``,
-``("model", bytes)`` (an ``EnsembleDynamics`` ``.npz`` payload the node has already checked),
-``("episode_end",)``, ``("stop",)``.
+Messages to the child, on two pipes so that a large model never holds up a state (and no two
+threads ever write one pipe): states ``("state", obs, stamp_ns)`` (newest wins) and
+``("episode_end",)``; models ``("model", bytes)`` (an ``EnsembleDynamics`` ``.npz`` payload the
+node has already checked) and ``("stop",)``.
 """
 from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import threading
 import time
+from multiprocessing.connection import wait
 from multiprocessing import shared_memory
 from typing import Any
 
@@ -120,7 +123,7 @@ class PlanningSetup:
     nice: int = 0
 
 
-def _worker(setup: PlanningSetup, conn, slot_name: str) -> None:
+def _worker(setup: PlanningSetup, states, models, slot_name: str) -> None:
     import os
 
     import torch
@@ -146,10 +149,14 @@ def _worker(setup: PlanningSetup, conn, slot_name: str) -> None:
     try:
         while True:
             state = None
-            if not conn.poll(0.1):
+            if not wait([states, models], 0.1):
                 continue
-            while conn.poll():  # drain: keep the newest state, apply every model and episode end
-                message = conn.recv()
+            pending = []
+            while models.poll():  # every model (the newest last) and a stop first
+                pending.append(models.recv())
+            while states.poll():  # drain: keep the newest state, apply every episode end
+                pending.append(states.recv())
+            for message in pending:
                 kind = message[0]
                 if kind == "stop":
                     return
@@ -196,26 +203,30 @@ class PlanningProcess:
         self.slot = PlanSlot(horizon, act_dim)
         self._stopped = False
         context = multiprocessing.get_context("spawn")
-        self._conn, child = _pipe(context)
-        self.process = context.Process(target=_worker, args=(setup, child, self.slot.name), name="planning",
-                                       daemon=True)
+        self._states, child_states = _pipe(context)
+        self._models, child_models = _pipe(context)
+        self._locks = {id(self._states): threading.Lock(), id(self._models): threading.Lock()}
+        self.process = context.Process(target=_worker, args=(setup, child_states, child_models, self.slot.name),
+                                       name="planning", daemon=True)
         self.process.start()
-        child.close()
+        child_states.close()
+        child_models.close()
 
-    def _send(self, message: Any) -> None:
+    def _send(self, conn, message: Any) -> None:
         try:
-            self._conn.send(message)
+            with self._locks[id(conn)]:  # a pickled message is several writes: one writer at a time
+                conn.send(message)
         except (BrokenPipeError, OSError) as exc:
             raise RuntimeError(f"the planning process is gone (exit code {self.process.exitcode})") from exc
 
     def submit_state(self, obs: np.ndarray, stamp_ns: int) -> None:
-        self._send(("state", np.asarray(obs, np.float64), int(stamp_ns)))
+        self._send(self._states, ("state", np.asarray(obs, np.float64), int(stamp_ns)))
 
     def submit_model(self, data: bytes) -> None:
-        self._send(("model", bytes(data)))
+        self._send(self._models, ("model", bytes(data)))
 
     def end_episode(self) -> None:
-        self._send(("episode_end",))
+        self._send(self._states, ("episode_end",))
 
     def latest(self) -> SlotPlan | None:
         return self.slot.read()
@@ -230,14 +241,16 @@ class PlanningProcess:
             return
         self._stopped = True
         try:
-            self._conn.send(("stop",))
+            with self._locks[id(self._models)]:
+                self._models.send(("stop",))
         except (BrokenPipeError, OSError):
             pass  # already gone: nothing to tell it
         self.process.join(timeout)
         if self.process.is_alive():
             self.process.terminate()
             self.process.join(timeout)
-        self._conn.close()
+        self._states.close()
+        self._models.close()
         self.slot.close()
 
 

@@ -58,7 +58,15 @@ def test_the_child_plans_on_the_newest_state_with_the_model_it_was_sent():
                           backend="onnx", threads=1)
     process = PlanningProcess(setup, 5, spec.act_dim)
     try:
-        process.submit_model(model.to_bytes())
+        # Models (1.6 MB pickles) from another thread while states stream in: the two never share a pipe,
+        # so neither corrupts the other's messages (they once did, on one pipe).
+        import threading
+
+        sender = threading.Thread(target=lambda: [process.submit_model(model.to_bytes()) for _ in range(3)])
+        sender.start()
+        for i in range(50):
+            process.submit_state(obs[i % len(obs)], 10 ** 8 + i)
+        sender.join()
         stamp, deadline = 10 ** 9, time.monotonic() + 120  # a spawned child imports torch first
         plan = None
         while plan is None or plan.stamp_ns < stamp - 50_000_000:
