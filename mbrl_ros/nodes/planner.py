@@ -334,6 +334,7 @@ class PlannerNode(CommandNodeMixin, Node):
             self._process.submit_model(message_bytes(message))
             self.model_version = model_version(model)
             self.health.set("model_version", self.model_version)
+            self.health.set("model_version_ready", self.model_version)
             self.health.count("models_swapped")
             self.get_logger().info(f"model version {self.model_version} accepted; sent to the planning process")
             return
