@@ -62,18 +62,26 @@ def remove_rosout_sink(logger_name: str, sink: Callable[..., None]) -> None:
             del _rosout_sinks[logger_name]
 
 
+def _nearest_entry(table: dict, name: str):
+    """``table``'s value for ``name`` or its nearest dotted ancestor (``a.b.c`` -> ``a.b`` -> ``a``), else None.
+
+    The caller holds ``_lock``.
+    """
+    parts = name.split(".")
+    while parts:
+        value = table.get(".".join(parts))
+        if value is not None:
+            return value
+        parts.pop()
+    return None
+
+
 def _rosout_sink_for(name: str) -> Callable[[int, str, str, str, str, int], None] | None:
     """The sink of ``name`` or of its nearest dotted ancestor (rcl's rosout sublogger rule)."""
     if not _rosout_sinks:
         return None
     with _lock:
-        parts = name.split(".")
-        while parts:
-            sink = _rosout_sinks.get(".".join(parts))
-            if sink is not None:
-                return sink
-            parts.pop()
-    return None
+        return _nearest_entry(_rosout_sinks, name)
 
 
 def set_logger_level(name: str, level: int) -> None:
@@ -92,13 +100,8 @@ def set_logger_level(name: str, level: int) -> None:
 def get_logger_effective_level(name: str) -> int:
     """The level of ``name`` or of its nearest dotted ancestor that has one, else the default."""
     with _lock:
-        parts = name.split(".")
-        while parts:
-            level = _levels.get(".".join(parts))
-            if level is not None:
-                return level
-            parts.pop()
-        return _default_level
+        level = _nearest_entry(_levels, name)
+        return _default_level if level is None else level
 
 
 def get_logger(name: str) -> "RcutilsLogger":

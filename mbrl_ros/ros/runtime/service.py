@@ -80,24 +80,38 @@ def _service_qos(qos_profile: QoSProfile) -> QoSProfile:
     return QoSProfile(**values)
 
 
+def _open_endpoints(owner: Any, node: Any, srv_type: Any, srv_name: str, callback_group: Any,
+                    qos_profile: QoSProfile, *, server: bool) -> tuple[Any, Any]:
+    """Set ``owner``'s common attributes and create its (writer, reader) on ``rq/``/``rr/`` topics.
+
+    A server writes replies and reads requests (into ``owner._on_request``); a client writes
+    requests and reads replies (into ``owner._on_reply``).
+    """
+    owner._node_ref = weakref.ref(node)
+    owner.srv_type = srv_type
+    owner.srv_name = srv_name
+    owner.callback_group = callback_group
+    owner.qos_profile = qos_profile
+    owner._destroyed = False
+    request_topic, reply_topic = request_topics(srv_name)
+    qos = _service_qos(qos_profile)
+    if server:
+        write, read, on_read = (srv_type.Response, reply_topic), (srv_type.Request, request_topic), owner._on_request
+    else:
+        write, read, on_read = (srv_type.Request, request_topic), (srv_type.Response, reply_topic), owner._on_reply
+    writer = node._create_internal_publisher(wire_class(write[0]), write[1], qos, callback_group)
+    reader = node._create_internal_subscription(wire_class(read[0]), read[1], on_read, qos, callback_group)
+    return writer, reader
+
+
 class Service:
     """Answers requests with ``callback(request, response) -> response`` (create with ``Node.create_service``)."""
 
     def __init__(self, node: Any, srv_type: Any, srv_name: str, callback: Callable[[Any, Any], Any],
                  callback_group: Any, qos_profile: QoSProfile) -> None:
-        self._node_ref = weakref.ref(node)
-        self.srv_type = srv_type
-        self.srv_name = srv_name
         self.callback = callback
-        self.callback_group = callback_group
-        self.qos_profile = qos_profile
-        request_topic, reply_topic = request_topics(srv_name)
-        qos = _service_qos(qos_profile)
-        self._reply_writer = node._create_internal_publisher(
-            wire_class(srv_type.Response), reply_topic, qos, callback_group)
-        self._request_reader = node._create_internal_subscription(
-            wire_class(srv_type.Request), request_topic, self._on_request, qos, callback_group)
-        self._destroyed = False
+        self._reply_writer, self._request_reader = _open_endpoints(
+            self, node, srv_type, srv_name, callback_group, qos_profile, server=True)
 
     @property
     def service_name(self) -> str:
@@ -151,21 +165,11 @@ class Client:
     _sequence = itertools.count(1)
 
     def __init__(self, node: Any, srv_type: Any, srv_name: str, callback_group: Any, qos_profile: QoSProfile) -> None:
-        self._node_ref = weakref.ref(node)
-        self.srv_type = srv_type
-        self.srv_name = srv_name
-        self.callback_group = callback_group
-        self.qos_profile = qos_profile
-        request_topic, reply_topic = request_topics(srv_name)
-        qos = _service_qos(qos_profile)
-        self._request_writer = node._create_internal_publisher(
-            wire_class(srv_type.Request), request_topic, qos, callback_group)
-        self._reply_reader = node._create_internal_subscription(
-            wire_class(srv_type.Response), reply_topic, self._on_reply, qos, callback_group)
+        self._request_writer, self._reply_reader = _open_endpoints(
+            self, node, srv_type, srv_name, callback_group, qos_profile, server=False)
         self._id = int.from_bytes(self._request_writer.guid[8:], "little")
         self._pending: dict[int, Future] = {}
         self._lock = threading.Lock()
-        self._destroyed = False
 
     @property
     def service_name(self) -> str:
