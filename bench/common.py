@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 
 import numpy as np
 import torch
@@ -28,3 +29,14 @@ def environment_header(backend: str, threads: int) -> str:
             f"torch_cpu_capability={torch.backends.cpu.get_cpu_capability()} numpy_blas={blas_kernel()} "
             f"cpu={platform.processor() or platform.machine()} cores={os.cpu_count()} "
             f"loadavg_1m={os.getloadavg()[0]:.2f}")
+
+
+def best_seconds(call, repeats: int) -> float:
+    """Shortest wall time of ``repeats`` calls of ``call()`` (after one untimed warm-up call)."""
+    call()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - start)
+    return best

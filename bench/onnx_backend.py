@@ -28,7 +28,7 @@ import onnxruntime
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment_header  # noqa: E402
+from common import best_seconds, environment_header  # noqa: E402
 from planner_latency import random_transitions  # noqa: E402
 
 from mbrl_ros.config import from_dict  # noqa: E402
@@ -43,12 +43,7 @@ from mbrl_ros.tasks import make_task  # noqa: E402
 def rollout_rate(model, obs, actions, repeats: int) -> float:
     """Model evaluations (transitions) per second of ``rollout`` on one batch, best of ``repeats``."""
     gen = torch.Generator().manual_seed(0)
-    model.rollout(obs, actions, generator=gen)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.rollout(obs, actions, generator=gen)
-        best = min(best, time.perf_counter() - start)
+    best = best_seconds(lambda: model.rollout(obs, actions, generator=gen), repeats)
     n, horizon, _ = actions.shape
     return n * model.num_particles * horizon / best
 

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment_header  # noqa: E402
+from common import best_seconds, environment_header  # noqa: E402
 
 from mbrl_ros.export.onnx_ensemble import OnnxRuntimeConfig, TrainableOnnxEnsemble  # noqa: E402
 from mbrl_ros.learning.run_config import resolve_run_parameters  # noqa: E402
@@ -51,12 +51,7 @@ def sgemm_peak_gflops(threads: int, size: int = 1024, repeats: int = 10) -> floa
     """Best-of-N throughput of a large float32 GEMM: the machine's large-matrix peak."""
     torch.set_num_threads(threads)
     a, b, out = torch.randn(size, size), torch.randn(size, size), torch.empty(size, size)
-    torch.mm(a, b, out=out)
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        torch.mm(a, b, out=out)
-        best = min(best, time.perf_counter() - t)
+    best = best_seconds(lambda: torch.mm(a, b, out=out), repeats)
     return 2 * size ** 3 / best / 1e9
 
 
@@ -65,12 +60,7 @@ def bmm_peak_gflops(threads: int, members: int, rows: int, hidden: int, repeats:
     torch.set_num_threads(threads)
     x, w = torch.randn(members, rows, hidden), torch.randn(members, hidden, hidden)
     out = torch.empty(members, rows, hidden)
-    torch.bmm(x, w, out=out)
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        torch.bmm(x, w, out=out)
-        best = min(best, time.perf_counter() - t)
+    best = best_seconds(lambda: torch.bmm(x, w, out=out), repeats)
     return 2 * members * rows * hidden * hidden / best / 1e9
 
 
