@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from mbrl_ros.config import ConfigError
+from mbrl_ros.learning.model_payload import ModelRejectedError, decode_model
 from mbrl_ros.models.ensemble import EnsembleDynamics
 from mbrl_ros.tasks.base import TaskSpec
 
@@ -47,9 +48,6 @@ def load_initial_model(path: str | Path, spec: TaskSpec, *, model: str | None = 
     Raises:
         InitialModelError: missing/unreadable file, not an ensemble, another task or model kind.
     """
-    # Imported here: the message gate lives with the nodes but is pure (numpy/torch) code.
-    from mbrl_ros.nodes.model_messages import ModelRejectedError, decode_model
-
     path = Path(path)
     try:
         data = path.read_bytes()

@@ -17,7 +17,7 @@ deterministic_ensemble, its parameters ``<model>.*``) in a background thread aft
 episode (from the ``learning.seed_episodes``-th on, except after the last of ``learning.episodes``:
 the in-process loop's :class:`~mbrl_ros.learning.schedule.RetrainSchedule`) and, optionally, every
 ``train_every_transitions`` new transitions, and publishes each model on ``model_topic``
-(std_msgs/UInt8MultiArray, latched; see :mod:`mbrl_ros.nodes.model_messages`). A shutdown
+(std_msgs/UInt8MultiArray, latched; see :mod:`mbrl_ros.learning.model_payload`). A shutdown
 (SIGINT) abandons a retrain in progress at its next mini-batch: a retrain on a long run's data
 takes tens of seconds, longer than a launcher waits before SIGTERM. The model from before that
 retrain stays; nothing half-trained is published.
@@ -60,7 +60,7 @@ from mbrl_ros.nodes.conversions import (
 )
 from mbrl_ros.nodes.diagnostics import NodeHealth
 from mbrl_ros.nodes.joint_layout import state_layout
-from mbrl_ros.nodes.model_messages import ModelRejectedError, decode_model, encode_model
+from mbrl_ros.learning.model_payload import ModelRejectedError, decode_model, encode_model
 from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
 from mbrl_ros.nodes.runner import run_node
 from mbrl_ros.nodes.scheduling import LEARNER_DEFAULTS

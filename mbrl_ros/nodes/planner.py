@@ -8,7 +8,7 @@ Subscribes:
     state_topic (sensor_msgs/JointState, default /mbrl/state): positions and velocities of the
         task's joints (names: the MJCF joints, or ``joint_names``).
     model_topic (std_msgs/UInt8MultiArray, latched, default /mbrl/model): new models, checked by
-        :func:`~mbrl_ros.nodes.model_messages.decode_model` and swapped in between two plans;
+        :func:`~mbrl_ros.learning.model_payload.decode_model` and swapped in between two plans;
         a model that fails a check is rejected with a log and a counter.
     episode_end_topic (std_msgs/Float64): each message ends an episode (the warm start is reset).
     observation_extra_topic (std_msgs/Float64MultiArray, latched): per-episode observation
@@ -76,7 +76,7 @@ from mbrl_ros.nodes.command_node import CommandNodeMixin, median_p99
 from mbrl_ros.nodes.conversions import float64_matrix_message, message_bytes, path_message, seconds_to_ns
 from mbrl_ros.nodes.diagnostics import NodeHealth
 from mbrl_ros.nodes.joint_layout import state_layout
-from mbrl_ros.nodes.model_messages import ModelRejectedError, decode_model, model_version
+from mbrl_ros.learning.model_payload import ModelRejectedError, decode_model, model_version
 from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
 from mbrl_ros.nodes.runner import run_node
 from mbrl_ros.export.onnx_ensemble import (OnnxEnsembleModel, TrainableOnnxEnsemble, for_planning,

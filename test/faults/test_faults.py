@@ -314,7 +314,7 @@ def _rss(pid: int) -> float:
 # -- 4. kill -9 of the learner ---------------------------------------------------------------------
 def test_kill_learner_keeps_control_and_its_data_and_it_resumes(stack):
     from mbrl_ros.learning.archive import LearnerArchive
-    from mbrl_ros.nodes.model_messages import decode_model
+    from mbrl_ros.learning.model_payload import decode_model
     from mbrl_ros.tasks import make_task
 
     spec = make_task("pendulum_swingup").spec

@@ -107,7 +107,7 @@ def _start(ros, node_class, **parameters):
 
 
 def test_mpc_planner_never_commands_nan_or_out_of_bounds(ros, trained_model):
-    from mbrl_ros.nodes.model_messages import encode_model
+    from mbrl_ros.learning.model_payload import encode_model
     from mbrl_ros.nodes.planner import PlannerNode
 
     node = _start(ros, PlannerNode, task="pendulum_swingup", planner="icem", trigger="state_async",

@@ -8,7 +8,7 @@ from mbrl_ros.export.onnx_ensemble import for_planning
 from mbrl_ros.models.ensemble import EnsembleDynamics
 from mbrl_ros.nodes.conversions import command_message, command_to_action, joint_state_message, message_bytes
 from mbrl_ros.nodes.model_learner import ModelLearnerNode
-from mbrl_ros.nodes.model_messages import decode_model
+from mbrl_ros.learning.model_payload import decode_model
 from mbrl_ros.nodes.planner import PlannerNode
 from mbrl_ros.planning import TrajectoryObjective, make_planner
 from mbrl_ros.ros.compat import msg

@@ -8,7 +8,7 @@ import torch
 from mbrl_ros.models.ensemble import TrainingCancelled
 from mbrl_ros.nodes.conversions import command_message, joint_state_message, message_bytes
 from mbrl_ros.nodes.model_learner import ModelLearnerNode
-from mbrl_ros.nodes.model_messages import decode_model, model_version
+from mbrl_ros.learning.model_payload import decode_model, model_version
 from mbrl_ros.ros.compat import DurabilityPolicy, QoSProfile, ReliabilityPolicy, msg
 
 SMALL_MODEL = {"task": "pendulum_swingup", "pets_ensemble.ensemble_size": 2, "pets_ensemble.num_elites": 2,

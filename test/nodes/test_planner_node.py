@@ -12,7 +12,7 @@ from mbrl_ros.nodes.conversions import (
     joint_state_message,
     stamp_to_ns,
 )
-from mbrl_ros.nodes.model_messages import encode_model
+from mbrl_ros.learning.model_payload import encode_model
 from mbrl_ros.nodes.planner import PlannerNode
 
 FAST_PLANNER = {"task": "pendulum_swingup", "planner": "icem", "learning.horizon": 5, "icem.population": 16,

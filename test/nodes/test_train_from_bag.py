@@ -10,7 +10,7 @@ from mbrl_ros.learning.initial_model import load_initial_model
 from mbrl_ros.nodes.bag_recorder import BagRecorderNode
 from mbrl_ros.nodes.conversions import bytes_message, command_message, joint_state_message
 from mbrl_ros.nodes.model_learner import ModelLearnerNode
-from mbrl_ros.nodes.model_messages import encode_model
+from mbrl_ros.learning.model_payload import encode_model
 from mbrl_ros.recording.replay import transitions_from_bag
 from mbrl_ros.tasks import make_task
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mbrl_ros.models.ensemble import EnsembleConfig, EnsembleDynamics
-from mbrl_ros.nodes.model_messages import ModelRejectedError, decode_model, encode_model, model_version
+from mbrl_ros.learning.model_payload import ModelRejectedError, decode_model, encode_model, model_version
 from mbrl_ros.tasks import make_task
 
 
