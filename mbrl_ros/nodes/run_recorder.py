@@ -16,11 +16,13 @@ with plans came yet (a first MPC episode shorter than that period).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from pathlib import Path
 from typing import Any, Mapping
 
+from mbrl_ros.learning.loop import EpisodeRecord
 from mbrl_ros.nodes.parameters import SHARED_TOP_LEVEL, parameter_overrides
 
 #: Nodes whose /diagnostics carry the plan times and the model version.
@@ -114,7 +116,7 @@ class RunRecorder:
 
     # -- rows ---------------------------------------------------------------------------------
     def episode_row(self, episode: int, kind: str, env_steps: int, episode_return: float,
-                    episode_seconds: float) -> dict[str, Any]:
+                    episode_seconds: float, start_obs: Any = ()) -> dict[str, Any]:
         """Train's columns for one finished episode (training filled in by :meth:`rows`)."""
         with self._lock:
             command = dict(self._command)
@@ -126,7 +128,11 @@ class RunRecorder:
                "plan_ms_p99": _number(command.get("plan_ms_p99")) if planned else math.nan,
                "deadline_misses": int(misses - self._misses_before),
                "train_seconds": 0.0, "train_epochs": 0, "holdout_mse": math.nan,
-               "episode_seconds": episode_seconds}
+               "episode_seconds": episode_seconds,
+               # sim_bridge's rewards are the task's own step rewards, so the env's return is the return
+               "env_return": episode_return, "value_seconds": 0.0,
+               "start_obs": " ".join(f"{v:.6g}" for v in start_obs)}
+        row = {f.name: row[f.name] for f in dataclasses.fields(EpisodeRecord)}  # train's columns, train's order
         self._misses_before = misses
         return row
 

@@ -364,6 +364,7 @@ class SimBridgeNode(Node):
     def _run_episode(self, episode: int) -> None:
         spec = self.task.spec
         obs, reset_info = self.task.reset(seed=self.config.seed * 100003 + episode)
+        start_obs = obs.copy()
         physics = reset_info.get("physics", {})
         if self._physics_pub is not None:
             self._physics_pub.publish(msg("std_msgs/msg/String")(data=json.dumps({"episode": episode, **physics})))
@@ -419,7 +420,8 @@ class SimBridgeNode(Node):
         self._returns.append(total)
         self._episode_rows.append({
             **recorder.episode_row(episode, "random" if episode < self.learning.seed_episodes else "mpc",
-                                   int(self.health.get("steps")), total, time.perf_counter() - started),
+                                   int(self.health.get("steps")), total, time.perf_counter() - started,
+                                   start_obs=start_obs),
             "missed_steps_total": int(self.health.get("missed_steps")),
             **{f"physics.{k}": v for k, v in physics.items()}})
         self.health.count("episodes")

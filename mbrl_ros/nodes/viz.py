@@ -15,6 +15,8 @@ Foxglove channels (JSON encoding, one JSON schema each; ``channel_prefix`` + the
     joint_states, state: ``{stamp_ns, name, position, velocity, effort}``.
     plan: ``{stamp_ns, frame_id, points: [[x, y, z], ...]}``.
     plan_scene: schema ``foxglove.SceneUpdate``: the plan as a line strip for the 3D panel.
+    robot_scene: schema ``foxglove.SceneUpdate``: the task's MuJoCo model posed at the measured
+        joints (``task`` parameter; :mod:`mbrl_ros.nodes.mujoco_scene`), at most ``scene_rate`` Hz.
     plan_spread: ``{stamp_ns, spread: [[...], ...], max}`` (horizon x entry; ``max`` to plot).
     reward: ``{stamp_ns, reward}``; episode_return: ``{stamp_ns, episode_return}``.
     diagnostics: ``{stamp_ns, statuses: [{name, level, message, hardware_id, values: {k: v}}]}``.
@@ -34,8 +36,10 @@ from typing import Any, Callable
 from mbrl_ros.config import ConfigError, param
 from mbrl_ros.nodes.conversions import float64_matrix, stamp_to_ns
 from mbrl_ros.nodes.diagnostics import NodeHealth
+from mbrl_ros.nodes.mujoco_scene import MujocoScene
 from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
 from mbrl_ros.nodes.runner import run_node
+from mbrl_ros.nodes.shared_parameters import declare_task
 from mbrl_ros.ros.compat import Clock, ClockType, Node, msg
 
 #: Marker types of visualization_msgs/Marker (the constants of the .msg).
@@ -90,6 +94,10 @@ class VizConfig:
     marker_scale: float = param(0.03, "Line width and sphere diameter of the plan markers, m.", low=1e-4, high=10.0)
     diagnostics_period: float = param(2.0, "Seconds between two /diagnostics messages of this node.",
                                       low=0.01, high=3600.0)
+    task: str = param("", "Task whose MuJoCo model is drawn in 3D (channel robot_scene), posed from "
+                      "joint_states_topic; empty, or a task without an MJCF model: no robot scene.")
+    scene_rate: float = param(20.0, "Most robot_scene updates per second (a real robot's joint states "
+                              "may come at 1 kHz).", low=0.1, high=1000.0)
 
 
 def joints_json(message: Any) -> dict:
@@ -172,6 +180,7 @@ class VizNode(Node):
     def __init__(self, **node_kwargs: Any):
         super().__init__("viz", **node_kwargs)
         cfg = self.config = declare_config(self, VizConfig)
+        self.scene = self._robot_scene(cfg)
         warn_unused_parameters(self, [""])
         foxglove = _foxglove()
         self.health = NodeHealth(self)
@@ -200,6 +209,10 @@ class VizNode(Node):
             (cfg.diagnostics_topic, "diagnostic_msgs/msg/DiagnosticArray", "diagnostics", _DIAGNOSTICS_SCHEMA,
              diagnostics_json, ""),
         ]
+        if self.scene is not None and cfg.joint_states_topic:
+            routes.append((cfg.joint_states_topic, "sensor_msgs/msg/JointState", "robot_scene", {"type": "object"},
+                           self._scene_json, "foxglove.SceneUpdate"))
+        self._next_scene_ns = 0
         handlers: dict[tuple[str, str], list[Callable[[Any], None]]] = {}
         for topic, ros_type, name, schema, convert, schema_name in routes:
             if not topic:
@@ -222,9 +235,32 @@ class VizNode(Node):
         self.get_logger().info(f"Foxglove WebSocket on ws://{cfg.host}:{self.port} "
                                f"({len(self.channels)} channels); RViz markers on ~/plan_markers")
 
-    def _forwarder(self, name: str, channel: Any, convert: Callable[[Any], dict]) -> Callable[[Any], None]:
+    def _robot_scene(self, cfg: VizConfig) -> MujocoScene | None:
+        if not cfg.task:
+            return None
+        task = declare_task(self, cfg.task)
+        mjcf = getattr(getattr(task, "physics", None), "path", None)
+        if mjcf is None:
+            self.get_logger().info(f"task {cfg.task} has no MuJoCo model: no robot_scene channel")
+            return None
+        return MujocoScene(mjcf)
+
+    def _scene_json(self, message: Any) -> dict | None:
+        """The robot posed at ``message``'s joint positions, or None inside the ``scene_rate`` interval."""
+        now_ns = self.get_clock().now().nanoseconds
+        if now_ns < self._next_scene_ns:
+            return None
+        self._next_scene_ns = now_ns + int(1e9 / self.config.scene_rate)
+        stamp_ns = stamp_to_ns(message.header.stamp)
+        update = self.scene.scene_update(list(message.name), list(message.position), stamp_ns)
+        update["stamp_ns"] = stamp_ns
+        return update
+
+    def _forwarder(self, name: str, channel: Any, convert: Callable[[Any], dict | None]) -> Callable[[Any], None]:
         def forward(message: Any) -> None:
             payload = convert(message)
+            if payload is None:
+                return
             stamp = payload.get("stamp_ns") or self.get_clock().now().nanoseconds
             payload.setdefault("stamp_ns", stamp)
             channel.log(payload, log_time=int(stamp))

@@ -25,7 +25,7 @@ def wait_for_fixture():
     return wait_for
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def trained_model():
     """Factory of a tiny trained ensemble for a task spec: ``trained_model(spec, seed=0)``."""
     return train_small_model

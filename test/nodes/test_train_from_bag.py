@@ -20,11 +20,10 @@ TOPICS = ["/mbrl/state:sensor_msgs/msg/JointState", "/effort_controller/commands
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
+def recorded(tmp_path_factory, trained_model):
     """A bag and the learner's transitions for the same stream (two episodes, the second with gaps)."""
-    from conftest import RosGraph, wait_for
     from mbrl_ros.ros.runtime.testing import isolated_domain
-    from conftest import train_small_model
+    from ros_graph import RosGraph, wait_for
 
     bag = tmp_path_factory.mktemp("bags") / "bag"
     spec = make_task("pendulum_swingup").spec
@@ -41,7 +40,7 @@ def recorded(tmp_path_factory):
             models = graph.publisher("std_msgs/msg/UInt8MultiArray", "/mbrl/model", qos_profile_latched)
             wait_for(lambda: states.get_subscription_count() == 2 and commands.get_subscription_count() == 2
                      and models.get_subscription_count() == 1, what="learner and recorder subscriptions")
-            model = train_small_model(spec)
+            model = trained_model(spec)
             models.publish(bytes_message(encode_model(model, version=1, task=spec.name, episodes=1, transitions=30,
                                                       metrics={"holdout_mse": 0.5})))
             start = 1_000_000_000

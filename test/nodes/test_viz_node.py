@@ -34,14 +34,18 @@ def _diagnostics_message():
     return array
 
 
-async def _watch(port: int, publish, timeout_s: float = 30.0) -> tuple[dict, dict]:
-    """Subscribe to every advertised channel; returns (channels by topic, decoded payloads by topic)."""
+async def _watch(port: int, publish, timeout_s: float = 30.0, expected=EXPECTED_CHANNELS) -> tuple[dict, dict]:
+    """Subscribe to every advertised channel; returns (channels by topic, decoded payloads by topic).
+
+    Waits for the advertisement of ``expected`` channels, then for a message on each channel
+    (``publish()`` is called repeatedly meanwhile); a silent channel is simply missing from the result.
+    """
     async with websockets_client.connect(f"ws://127.0.0.1:{port}", subprotocols=SUBPROTOCOLS) as ws:
         assert ws.subprotocol in SUBPROTOCOLS
         channels: dict[int, dict] = {}
         server_info = None
         deadline = time.monotonic() + timeout_s
-        while server_info is None or len(channels) < len(EXPECTED_CHANNELS):
+        while server_info is None or len(channels) < len(expected):
             frame = json.loads(await asyncio.wait_for(ws.recv(), deadline - time.monotonic()))
             if frame["op"] == "serverInfo":
                 server_info = frame
@@ -129,3 +133,40 @@ def test_port_in_use_is_a_clear_error(graph):
     first = graph.start(viz.VizNode, port=0)
     with pytest.raises(viz.ConfigError, match=f"cannot serve Foxglove on 127.0.0.1:{first.port}"):
         graph.start(viz.VizNode, port=first.port)
+
+
+def test_mujoco_scene_poses_the_cartpole_geoms_from_joint_positions():
+    from mbrl_ros.nodes.mujoco_scene import MujocoScene
+    from mbrl_ros.tasks import make_task
+
+    scene = MujocoScene(make_task("cartpole_swingup").physics.path)
+    assert set(scene.joint_names) == {"slider", "hinge"}
+    hanging = scene.scene_update(["slider", "hinge", "not_a_joint"], [0.5, 0.0, 9.0], 3_000_000_000)
+    entity = hanging["entities"][0]
+    assert entity["id"] == "robot" and entity["timestamp"] == {"sec": 3, "nsec": 0}
+    (cart,) = entity["cubes"]
+    assert np.allclose([cart["pose"]["position"][k] for k in "xyz"], [0.5, 0.0, 0.0])
+    assert np.allclose([cart["size"][k] for k in "xyz"], [0.2, 0.1, 0.1])
+    rail, pole = entity["cylinders"]   # MJCF order: rail (world), pole (cart/pole)
+    assert np.isclose(rail["size"]["z"], 6.0 + 0.02)       # fromto length + the capsule's caps
+    # the pole (0.6 m, fromto 0 -> -0.6 z) hangs down: its centre 0.3 m below the cart
+    assert np.allclose([pole["pose"]["position"][k] for k in "xyz"], [0.5, 0.0, -0.3])
+    upright = scene.scene_update(["slider", "hinge"], [-0.2, np.pi], 0)["entities"][0]
+    assert np.allclose([upright["cylinders"][1]["pose"]["position"][k] for k in "xyz"], [-0.2, 0.0, 0.3])
+    assert np.allclose([upright["cubes"][0]["pose"]["position"][k] for k in "xyz"], [-0.2, 0.0, 0.0])
+
+
+def test_robot_scene_channel_draws_the_task_model(graph):
+    node = graph.start(viz.VizNode, port=0, task="cartpole_swingup", scene_rate=50.0)
+    joints = graph.publisher("sensor_msgs/msg/JointState", "/joint_states")
+
+    def publish():
+        joints.publish(joint_state_message(4_000_000_000, ["slider", "hinge"], [0.75, 0.0], [0.0, 0.0]))
+
+    channels, received = asyncio.run(_watch(node.port, publish, expected=EXPECTED_CHANNELS | {"robot_scene"}))
+    topic = "/mbrl_viz/robot_scene"
+    assert channels[topic]["schemaName"] == "foxglove.SceneUpdate"
+    log_time, update = received[topic][0]
+    assert log_time == 4_000_000_000
+    (cart,) = update["entities"][0]["cubes"]
+    assert np.isclose(cart["pose"]["position"]["x"], 0.75)
