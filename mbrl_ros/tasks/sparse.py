@@ -39,22 +39,30 @@ def tolerance(x: torch.Tensor, lower: float, upper: float, margin: float = 0.0,
 
 
 @dataclasses.dataclass(frozen=True)
-class PendulumSparseConfig(PendulumSwingupConfig):
+class SparseSwingupFields:
+    """The fields both sparse tasks add to (or change in) their dense twin's config."""
+
+    control_period: float = param(0.02, "Seconds between two task steps (dm_control's 0.02).",
+                                  low=0.001, high=1.0)
+    episode_length: int = param(1000, "Task steps per episode (20 s at 0.02 s).", low=1, high=1_000_000)
+    upright_angle: float = param(30.0, "Reward only within this pole angle from upright, in degrees.",
+                                 low=0.1, high=180.0)
+    margin: float = param(0.0, "tolerance margin on the pole cosine (0: a hard 0/1 reward).", low=0.0, high=2.0)
+    start_angle_range: float = param(math.pi, "Start pole angle uniform in +-this around hanging down, in rad "
+                                     "(pi: anywhere on the circle; 0: hanging down plus init_noise).",
+                                     low=0.0, high=math.pi)
+
+
+# SparseSwingupFields comes first so that its fields override the dense twin's (control_period,
+# episode_length): dataclasses collect fields along the reversed MRO.
+@dataclasses.dataclass(frozen=True)
+class PendulumSparseConfig(SparseSwingupFields, PendulumSwingupConfig):
     """``pendulum_swingup``'s physics with a sparse upright reward."""
 
     cost_weights: dict[str, float] = param(
         {"upright": 1.0, "action": 0.0},
         "Weight per cost term: upright (-tolerance(cos of the angle from upright, [cos(upright_angle), 1], "
         "margin)), action (sum (torque/torque_limit)^2).")
-    control_period: float = param(0.02, "Seconds between two task steps (dm_control's 0.02).",
-                                  low=0.001, high=1.0)
-    episode_length: int = param(1000, "Task steps per episode (20 s at 0.02 s).", low=1, high=1_000_000)
-    upright_angle: float = param(30.0, "Reward only within this angle from upright, in degrees.",
-                                 low=0.1, high=180.0)
-    margin: float = param(0.0, "tolerance margin on the cosine (0: a hard 0/1 reward).", low=0.0, high=2.0)
-    start_angle_range: float = param(math.pi, "Start angle uniform in +-this around hanging down, in rad "
-                                     "(pi: anywhere on the circle; 0: hanging down plus init_noise).",
-                                     low=0.0, high=math.pi)
 
 
 class PendulumSparseTask(PendulumSwingupTask):
@@ -81,23 +89,15 @@ class PendulumSparseTask(PendulumSwingupTask):
 
 
 @dataclasses.dataclass(frozen=True)
-class CartpoleSparseConfig(CartpoleSwingupConfig):
+class CartpoleSparseConfig(SparseSwingupFields, CartpoleSwingupConfig):
     """``cartpole_swingup``'s physics with a sparse reward: pole upright and cart centred."""
 
     cost_weights: dict[str, float] = param(
         {"upright": 1.0, "action": 0.0},
         "Weight per cost term: upright (-tolerance(cos from upright) * tolerance(x, +-centre_width)), "
         "action (sum (force/force_limit)^2).")
-    control_period: float = param(0.02, "Seconds between two task steps (dm_control's 0.02).",
-                                  low=0.001, high=1.0)
-    episode_length: int = param(1000, "Task steps per episode (20 s at 0.02 s).", low=1, high=1_000_000)
-    upright_angle: float = param(30.0, "Reward only within this pole angle from upright, in degrees.",
-                                 low=0.1, high=180.0)
     centre_width: float = param(1.0, "... and with the cart within +-this of the rail's middle, in m.",
                                 low=0.01, high=3.0)
-    margin: float = param(0.0, "tolerance margin on the pole cosine (0: a hard 0/1 reward).", low=0.0, high=2.0)
-    start_angle_range: float = param(math.pi, "Start pole angle uniform in +-this around hanging down, rad.",
-                                     low=0.0, high=math.pi)
 
 
 class CartpoleSparseTask(CartpoleSwingupTask):
