@@ -95,3 +95,14 @@ def wait_for(predicate: Callable[[], bool], timeout: float = WAIT_S, what: str =
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.01)
+
+
+def learner_inputs(graph: RosGraph) -> tuple[Any, Any, Any]:
+    """Publishers of model_learner's default inputs, returned once it subscribes to all three:
+    (``/mbrl/state`` states, ``/effort_controller/commands`` commands, ``/sim_bridge/episode_return`` ends)."""
+    states = graph.publisher("sensor_msgs/msg/JointState", "/mbrl/state", 100)
+    commands = graph.publisher("std_msgs/msg/Float64MultiArray", "/effort_controller/commands", 100)
+    ends = graph.publisher("std_msgs/msg/Float64", "/sim_bridge/episode_return")
+    wait_for(lambda: states.get_subscription_count() and commands.get_subscription_count()
+             and ends.get_subscription_count(), what="the learner's subscriptions")
+    return states, commands, ends

@@ -4,6 +4,8 @@ import math
 import numpy as np
 import torch
 
+from ros_graph import learner_inputs
+
 from mbrl_ros.export.onnx_ensemble import for_planning
 from mbrl_ros.models.ensemble import EnsembleDynamics
 from mbrl_ros.nodes.conversions import command_message, command_to_action, joint_state_message, message_bytes
@@ -55,12 +57,8 @@ def test_learner_fine_tunes_the_carried_model_after_the_first_episode(graph, lat
     node = graph.start(ModelLearnerNode, single_threaded=True, **SMALL, initial_model=str(path))
     carried = {k: v.clone() for k, v in node.model.state_dict().items()}
     assert all(torch.equal(v, EnsembleDynamics.load(path).state_dict()[k]) for k, v in carried.items())
-    states = graph.publisher("sensor_msgs/msg/JointState", "/mbrl/state", 100)
-    commands = graph.publisher("std_msgs/msg/Float64MultiArray", "/effort_controller/commands", 100)
-    ends = graph.publisher("std_msgs/msg/Float64", "/sim_bridge/episode_return")
     models = graph.collect("std_msgs/msg/UInt8MultiArray", "/mbrl/model", latched)
-    wait_for(lambda: states.get_subscription_count() and commands.get_subscription_count()
-             and ends.get_subscription_count(), what="the learner's subscriptions")
+    states, commands, ends = learner_inputs(graph)
     for k in range(41):
         stamp = 1_000_000_000 + k * 50_000_000
         states.publish(joint_state_message(stamp, ["hinge"], [0.05 * k], [math.cos(0.2 * k)]))

@@ -5,6 +5,8 @@ import time
 
 import torch
 
+from ros_graph import learner_inputs
+
 from mbrl_ros.models.ensemble import TrainingCancelled
 from mbrl_ros.nodes.conversions import command_message, joint_state_message, message_bytes
 from mbrl_ros.nodes.model_learner import ModelLearnerNode
@@ -30,12 +32,8 @@ def test_trains_after_each_episode_and_publishes_latched_models(graph, latched, 
     model_file = tmp_path / "model.npz"
     node = graph.start(ModelLearnerNode, single_threaded=True, **SMALL_MODEL, **{"learning.seed_episodes": 2},
                        model_path=str(model_file))
-    states = graph.publisher("sensor_msgs/msg/JointState", "/mbrl/state", 100)
-    commands = graph.publisher("std_msgs/msg/Float64MultiArray", "/effort_controller/commands", 100)
-    ends = graph.publisher("std_msgs/msg/Float64", "/sim_bridge/episode_return")
     processed = graph.collect("std_msgs/msg/Int32", "/model_learner/processed_episodes", latched)
-    wait_for(lambda: states.get_subscription_count() and commands.get_subscription_count()
-             and ends.get_subscription_count(), what="the learner's subscriptions")
+    states, commands, ends = learner_inputs(graph)
 
     play_episode(graph, states, commands, 1_000_000_000, 20)
     wait_for(lambda: node.data.size == 20, what="20 transitions")
@@ -86,13 +84,9 @@ def test_stop_abandons_a_retrain_in_progress_and_keeps_the_previous_model(graph,
     node = graph.start(ModelLearnerNode, single_threaded=True,
                        **{**SMALL_MODEL, "learning.max_train_epochs": 100000, "pets_ensemble.patience": 10000,
                           "pets_ensemble.improvement_threshold": 1.0})
-    states = graph.publisher("sensor_msgs/msg/JointState", "/mbrl/state", 100)
-    commands = graph.publisher("std_msgs/msg/Float64MultiArray", "/effort_controller/commands", 100)
-    ends = graph.publisher("std_msgs/msg/Float64", "/sim_bridge/episode_return")
     processed = graph.collect("std_msgs/msg/Int32", "/model_learner/processed_episodes", latched)
     models = graph.collect("std_msgs/msg/UInt8MultiArray", "/mbrl/model", latched)
-    wait_for(lambda: states.get_subscription_count() and commands.get_subscription_count()
-             and ends.get_subscription_count(), what="the learner's subscriptions")
+    states, commands, ends = learner_inputs(graph)
 
     started, outcome = threading.Event(), []
     fit = node.model.fit
