@@ -65,13 +65,20 @@ class PendulumSparseConfig(SparseSwingupFields, PendulumSwingupConfig):
         "margin)), action (sum (torque/torque_limit)^2).")
 
 
-class PendulumSparseTask(PendulumSwingupTask):
+class SparseRewardTask:
+    """What both sparse tasks share on top of their dense twin: cost weights and no CasADi form."""
+
+    default_cost_weights = {"upright": 1.0, "action": 0.0}
+
+    def casadi_cost_terms(self, obs, action, next_obs) -> dict:
+        raise NotImplementedError(f"{self.name}: a 0/1 reward has no gradient; use a sampling planner")
+
+
+class PendulumSparseTask(SparseRewardTask, PendulumSwingupTask):
     """Pendulum swing-up whose reward is 1 within ``upright_angle`` of upright, else 0."""
 
     name = "pendulum_sparse"
     Config = PendulumSparseConfig
-    default_cost_weights = {"upright": 1.0, "action": 0.0}
-
     def _reset_physics(self, rng: np.random.Generator) -> None:
         noise, span = self.config.init_noise, self.config.start_angle_range
         theta = rng.uniform(-span, span) + rng.uniform(-noise, noise)
@@ -83,9 +90,6 @@ class PendulumSparseTask(PendulumSwingupTask):
         lower = math.cos(math.radians(self.config.upright_angle))
         return {"upright": -tolerance(cos_up, lower, 1.0, self.config.margin),
                 "action": self._normalized_action_cost(action)}
-
-    def casadi_cost_terms(self, obs, action, next_obs) -> dict:
-        raise NotImplementedError(f"{self.name}: a 0/1 reward has no gradient; use a sampling planner")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,13 +104,11 @@ class CartpoleSparseConfig(SparseSwingupFields, CartpoleSwingupConfig):
                                 low=0.01, high=3.0)
 
 
-class CartpoleSparseTask(CartpoleSwingupTask):
+class CartpoleSparseTask(SparseRewardTask, CartpoleSwingupTask):
     """Cart-pole swing-up whose reward is 1 near upright with the cart centred, else 0."""
 
     name = "cartpole_sparse"
     Config = CartpoleSparseConfig
-    default_cost_weights = {"upright": 1.0, "action": 0.0}
-
     def _reset_physics(self, rng: np.random.Generator) -> None:
         noise, span = self.config.init_noise, self.config.start_angle_range
         x, theta, x_dot, theta_dot = rng.uniform(-noise, noise, size=4)
@@ -121,6 +123,3 @@ class CartpoleSparseTask(CartpoleSwingupTask):
         width = self.config.centre_width
         upright = tolerance(cos_up, lower, 1.0, self.config.margin) * tolerance(next_obs[..., 0], -width, width)
         return {"upright": -upright, "action": self._normalized_action_cost(action)}
-
-    def casadi_cost_terms(self, obs, action, next_obs) -> dict:
-        raise NotImplementedError(f"{self.name}: a 0/1 reward has no gradient; use a sampling planner")
