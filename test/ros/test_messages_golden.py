@@ -326,6 +326,28 @@ def test_byte_and_char_fields():
         gid_cls(data=bytes(24))
 
 
+def test_byte_sequences_are_bytes_and_match_rosbags_byte_for_byte(registry):
+    """uint8[] (models, images) is held and read as ``bytes``, written in one block, on the same wire."""
+    cls = registry.message_class("std_msgs/msg/UInt8MultiArray")
+    assert cls().data == b""
+    payload = bytes(range(256)) * 4000 + b"\x07"  # an odd length: no padding after the block
+    message = cls(data=payload)
+    wire = serialize(message)
+    store = registry.typestore
+    expected = store.serialize_cdr(to_rosbags(message, store), "std_msgs/msg/UInt8MultiArray")
+    assert bytes(wire) == bytes(expected)
+    decoded = deserialize(cls, wire)
+    assert isinstance(decoded.data, bytes) and decoded.data == payload
+    assert cls(data=[1, 2, 255]).data == b"\x01\x02\xff"
+    assert cls(data=np.array([3, 4], dtype=np.int64)).data == b"\x03\x04"
+    for bad in ([256], np.array([-1]), ["x"]):
+        with pytest.raises(ValueError):
+            cls(data=bad)
+    image_cls = registry.message_class("sensor_msgs/msg/Image")
+    image = deserialize(image_cls, serialize(image_cls(height=1, width=2, step=6, encoding="rgb8", data=bytes(6))))
+    assert isinstance(image.data, bytes) and len(image.data) == 6
+
+
 def test_errors_are_specific():
     with pytest.raises(UnknownMessageTypeError):
         message_class("no_such_pkg/msg/Nothing")
