@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import sys
 import threading
 import time
 from multiprocessing.connection import wait
@@ -123,16 +124,81 @@ class PlanningSetup:
     nice: int = 0
 
 
+class _ModelPreparer:
+    """Prepares models for planning (decode, ONNX export, fused reward graph) on a thread of the child.
+
+    The export takes seconds on a loaded CPU; done in the planning loop, it left the node without
+    a fresh plan for that long (its last plan ran out: 525 of 2002 commands were the safe command
+    in bench/ros_latency.py). Here the loop keeps planning on the previous model and adopts the
+    new one, whole, at its next plan. Only the newest waiting payload is prepared.
+    """
+
+    def __init__(self, setup: "PlanningSetup", task: Any, horizon: int):
+        self._setup, self._task, self._horizon = setup, task, horizon
+        self._cv = threading.Condition()
+        self._payload: bytes | None = None
+        self._ready: Any = None
+        self._error: BaseException | None = None
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="model-preparer", daemon=True)
+        self._thread.start()
+
+    def submit(self, payload: bytes) -> None:
+        with self._cv:
+            self._payload = payload  # a newer payload replaces one not yet started
+            self._cv.notify()
+
+    def take(self) -> Any:
+        """The newest prepared model, once (None: none new). Raises what preparing it raised."""
+        with self._cv:
+            model, self._ready = self._ready, None
+            error, self._error = self._error, None
+        if error is not None:
+            raise error
+        return model
+
+    def stop(self) -> None:
+        with self._cv:
+            self._stopping = True
+            self._cv.notify()
+        self._thread.join(5.0)
+
+    def _run(self) -> None:
+        from mbrl_ros.export.onnx_ensemble import TrainableOnnxEnsemble, for_planning
+        from mbrl_ros.models.ensemble import EnsembleDynamics
+
+        while True:
+            with self._cv:
+                while self._payload is None and not self._stopping:
+                    self._cv.wait()
+                if self._stopping:
+                    return
+                payload, self._payload = self._payload, None
+            try:
+                model = for_planning(EnsembleDynamics.from_bytes(payload), self._setup.backend,
+                                     threads=self._setup.threads)
+                if isinstance(model, TrainableOnnxEnsemble):
+                    model.prepare_returns(self._task.reward, self._horizon)
+            except Exception as exc:  # noqa: BLE001 - handed to the planning loop, which re-raises it
+                with self._cv:
+                    self._error = exc
+                continue
+            with self._cv:
+                self._ready = model
+
+
 def _worker(setup: PlanningSetup, states, models, slot_name: str) -> None:
     import os
 
     import torch
 
-    from mbrl_ros.export.onnx_ensemble import TrainableOnnxEnsemble, for_planning
-    from mbrl_ros.models.ensemble import EnsembleDynamics
     from mbrl_ros.planning import TrajectoryObjective, make_planner
     from mbrl_ros.tasks import make_task
 
+    if os.sched_getscheduler(0) & ~getattr(os, "SCHED_RESET_ON_FORK", 0) not in (os.SCHED_OTHER,
+                                                                                   getattr(os, "SCHED_BATCH", 3)):
+        # Started from a real-time thread: the optimizer must never run above the control path.
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     if setup.nice:
         os.nice(setup.nice)
     torch.set_num_threads(setup.threads)
@@ -144,12 +210,13 @@ def _worker(setup: PlanningSetup, states, models, slot_name: str) -> None:
                            action_high=spec.action_high, horizon=horizon, objective=objective, seed=setup.seed,
                            nominal_action=spec.nominal_action)
     slot = PlanSlot(horizon, spec.act_dim, name=slot_name)
+    preparer = _ModelPreparer(setup, task, horizon)
     low, high = np.asarray(spec.action_low), np.asarray(spec.action_high)
     model, last_ns, plans = None, None, 0
     try:
         while True:
             state = None
-            if not wait([states, models], 0.1):
+            if not wait([states, models], 0.1) and model is not None:
                 continue
             pending = []
             while models.poll():  # every model (the newest last) and a stop first
@@ -163,14 +230,18 @@ def _worker(setup: PlanningSetup, states, models, slot_name: str) -> None:
                 if kind == "state":
                     state = message[1:]
                 elif kind == "model":
-                    model = for_planning(EnsembleDynamics.from_bytes(message[1]), setup.backend,
-                                         threads=setup.threads)
-                    if isinstance(model, TrainableOnnxEnsemble):
-                        model.prepare_returns(task.reward, horizon)
-                    objective.model = model
+                    preparer.submit(message[1])
                 elif kind == "episode_end":
                     planner.reset()
                     last_ns = None
+            try:
+                prepared = preparer.take()
+            except Exception as exc:  # noqa: BLE001 - one bad model must not end planning on the last good one
+                print(f"planning process: a model could not be prepared for planning ({type(exc).__name__}: "
+                      f"{exc}); planning goes on with the previous one", file=sys.stderr, flush=True)
+                prepared = None
+            if prepared is not None:
+                model = objective.model = prepared
             if state is None or model is None:
                 continue
             obs, stamp_ns = state
@@ -193,6 +264,7 @@ def _worker(setup: PlanningSetup, states, models, slot_name: str) -> None:
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         return  # the parent went away or is stopping
     finally:
+        preparer.stop()
         slot.close()
 
 

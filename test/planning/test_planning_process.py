@@ -82,3 +82,74 @@ def test_the_child_plans_on_the_newest_state_with_the_model_it_was_sent():
     assert not process.alive
     with pytest.raises(RuntimeError, match="planning process is gone"):
         process.submit_state(obs[0], stamp)
+
+
+def _small_model(spec, seed=0):
+    cfg = EnsembleConfig(ensemble_size=2, num_elites=2, num_particles=2, hidden_layers=2, hidden_units=16,
+                         max_epochs=2)
+    model = EnsembleDynamics(spec.obs_dim, spec.act_dim, cfg, angle_indices=spec.angle_indices, seed=seed)
+    rng = np.random.default_rng(seed)
+    obs = rng.normal(size=(100, spec.obs_dim))
+    model.fit(obs, rng.uniform(-1, 1, (100, spec.act_dim)), obs + 0.1)
+    return model
+
+
+def test_models_are_prepared_off_the_planning_loop_and_a_bad_one_is_reported_once():
+    from mbrl_ros.planning.process import _ModelPreparer
+
+    task = make_task("pendulum_swingup")
+    setup = PlanningSetup(task="pendulum_swingup", task_config={}, planner="icem", planner_config={},
+                          learning={"horizon": 5}, seed=0, deadline_s=1.0, period_ns=50_000_000,
+                          backend="torch", threads=1)
+    preparer = _ModelPreparer(setup, task, 5)
+    try:
+        assert preparer.take() is None  # nothing submitted: nothing new, and take never blocks
+        model = _small_model(task.spec)
+        preparer.submit(model.to_bytes())
+        deadline = time.monotonic() + 30
+        prepared = None
+        while prepared is None:
+            assert time.monotonic() < deadline, "the preparer never handed the model over"
+            time.sleep(0.01)
+            prepared = preparer.take()
+        assert prepared.obs_dim == task.spec.obs_dim and preparer.take() is None  # handed over once
+        preparer.submit(b"not a model")
+        deadline = time.monotonic() + 30
+        with pytest.raises(Exception, match="(?i)model|npz|zip|pickle|load"):
+            while time.monotonic() < deadline:
+                preparer.take()
+                time.sleep(0.01)
+        assert preparer.take() is None  # the error is reported once; the preparer keeps running
+    finally:
+        preparer.stop()
+
+
+def test_a_payload_that_cannot_be_prepared_leaves_the_child_planning_on_the_previous_model():
+    task = make_task("pendulum_swingup")
+    spec = task.spec
+    setup = PlanningSetup(task="pendulum_swingup", task_config={}, planner="icem",
+                          planner_config={"population": 16, "min_population": 8, "num_elites": 4},
+                          learning={"horizon": 5}, seed=0, deadline_s=1.0, period_ns=50_000_000,
+                          backend="torch", threads=1)
+    process = PlanningProcess(setup, 5, spec.act_dim)
+    obs = np.zeros(spec.obs_dim)
+
+    def plan_after(stamp, timeout=120.0):
+        deadline = time.monotonic() + timeout  # a spawned child imports torch first
+        while True:
+            assert time.monotonic() < deadline and process.alive, "no new plan from the planning process"
+            process.submit_state(obs, stamp)
+            time.sleep(0.05)
+            plan = process.latest()
+            if plan is not None and plan.stamp_ns >= stamp:
+                return plan
+            stamp += 50_000_000
+
+    try:
+        process.submit_model(_small_model(spec).to_bytes())
+        first = plan_after(10 ** 9)
+        process.submit_model(b"truncated")
+        later = plan_after(first.stamp_ns + 10 ** 9)
+        assert later.plans > first.plans and process.alive
+    finally:
+        process.stop()
