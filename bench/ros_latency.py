@@ -40,6 +40,12 @@ and the learner's training thread each keep a core busy. Giving the planning thr
 nice value (10) made the tail worse (p99 ~35 ms): a descheduled planning thread that holds the
 GIL stalls the state callback of the same process. Isolating planning from the control path in
 CPU terms needs a separate planning process (or free cores), not thread priorities.
+With ``planning_process`` (config/bench/latency_100hz_process.yaml) the node that answers states
+does little work, and it and state_estimator run at SCHED_FIFO priority 5 (the bridges at 10; the
+planning child and the learner at normal scheduling, nice 0 and +10): publish latency p99 3.6 ms
+on an otherwise idle machine (bench/results/ros_latency_process_rt.log). Two things had to go
+for that: at normal priority the two hops' p99 were 6 ms and 60 ms; and a model message (1.6 MB
+of uint8[]) cost ~100 ms of interpreter lock to read as a list of ints (now read as bytes).
 
 The launcher gets SIGINT if it has not exited when the run should be over; the script fails
 (exit 1) if any process of the launch is left behind, or no MPC command was measured.

@@ -79,6 +79,7 @@ from mbrl_ros.nodes.joint_layout import state_layout
 from mbrl_ros.learning.model_payload import ModelRejectedError, decode_model, model_version
 from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
 from mbrl_ros.nodes.runner import run_node
+from mbrl_ros.nodes.scheduling import CONTROL_PATH_DEFAULTS
 from mbrl_ros.export.onnx_ensemble import (OnnxEnsembleModel, TrainableOnnxEnsemble, for_planning,
                                            resolve_planning_backend)
 from mbrl_ros.learning.initial_model import load_initial_model
@@ -172,6 +173,9 @@ class PlannerNode(CommandNodeMixin, Node):
         if cfg.planning_process and cfg.initial_model:
             raise ConfigError("planning_process does not take initial_model yet; publish it on the model topic")
         self._process = None
+        # With the optimizer in a child process, this process only answers states: it runs on the
+        # control path's real-time priority (the child drops to normal scheduling).
+        self.scheduling_defaults = dict(CONTROL_PATH_DEFAULTS) if cfg.planning_process else {}
         if cfg.planning_process:
             from mbrl_ros.config import to_dict
             from mbrl_ros.planning.process import PlanningProcess, PlanningSetup

@@ -47,7 +47,8 @@ def run_node(factory: Callable[[], Any], args: Sequence[str] | None = None, *, n
     try:
         try:
             node = factory()
-            apply_node_scheduling(node, **dict(scheduling or {}))
+            # A node may refine its defaults once it knows its parameters (``scheduling_defaults``).
+            apply_node_scheduling(node, **{**dict(scheduling or {}), **getattr(node, "scheduling_defaults", {})})
         except _PARAMETER_ERRORS as exc:
             rclpy_api.logging.get_logger(name).fatal(f"invalid parameters: {exc}")
             return EXIT_BAD_PARAMETERS

@@ -34,6 +34,7 @@ from mbrl_ros.nodes.conversions import (
 from mbrl_ros.nodes.diagnostics import NodeHealth
 from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
 from mbrl_ros.nodes.runner import run_node
+from mbrl_ros.nodes.scheduling import CONTROL_PATH_DEFAULTS
 from mbrl_ros.ros.compat import Clock, ClockType, Node, msg
 
 RESET_TOPIC = "/mbrl/reset"
@@ -159,7 +160,7 @@ class StateEstimatorNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(StateEstimatorNode, args, name="state_estimator")
+    return run_node(StateEstimatorNode, args, name="state_estimator", scheduling=CONTROL_PATH_DEFAULTS)
 
 
 if __name__ == "__main__":

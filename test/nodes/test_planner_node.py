@@ -145,6 +145,10 @@ def test_state_async_answers_every_state_at_once_from_the_newest_plan(graph, lat
 def test_planning_process_answers_states_from_the_plans_of_its_child(graph, latched, wait_for, trained_model):
     node, commands, states, models = start(graph, latched, wait_for, trigger="state_async", planning_process=True)
     assert node._process is not None and node._process.alive and not node._thread.is_alive()
+    # This process only answers states: run_node gives it the control path's real-time priority.
+    from mbrl_ros.nodes.scheduling import CONTROL_PATH_DEFAULTS
+
+    assert node.scheduling_defaults == CONTROL_PATH_DEFAULTS and CONTROL_PATH_DEFAULTS["realtime_priority"] > 0
     period = 50_000_000
     stamps = iter(range(1_000_000_000, 10 ** 12, period))
 

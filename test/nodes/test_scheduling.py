@@ -135,3 +135,38 @@ def test_out_of_bounds_and_unknown_values_are_refused(graph):
         declare_scheduling(node)
     with pytest.raises(TypeError, match="unknown scheduling default"):
         declare_scheduling(node, priority=3)
+
+
+RUN_NODE_CHILD = textwrap.dedent("""
+    import json, sys
+    from mbrl_ros.nodes import scheduling
+    from mbrl_ros.nodes.runner import run_node
+    from mbrl_ros.ros.compat import Node, rclpy_api
+
+    class Refined(Node):
+        def __init__(self):
+            super().__init__("refined")
+            self.scheduling_defaults = {"nice": 4}  # known only once the node has read its parameters
+            self.seen = None
+            self.create_timer(0.01, self.check)
+
+        def check(self):
+            self.seen = scheduling.thread_scheduling(0)
+            rclpy_api.shutdown()
+
+    nodes = []
+    def factory():
+        nodes.append(Refined())
+        return nodes[0]
+    code = run_node(factory, ["x"], name="refined", scheduling={"nice": 2, "realtime_priority": 0})
+    print(json.dumps({"code": code, "seen": nodes[0].seen}))
+""")
+
+
+def test_run_node_applies_the_defaults_a_node_refines_over_its_mains():
+    done = subprocess.run([sys.executable, "-c", RUN_NODE_CHILD], capture_output=True, text=True, timeout=120,
+                          env={**os.environ})
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    started_nice = os.getpriority(os.PRIO_PROCESS, 0)
+    assert result["code"] == 0 and result["seen"] == ["other", 0, min(19, started_nice + 4)]
