@@ -189,7 +189,9 @@ def node_parameter_names() -> frozenset[str]:
     """
     root = Path(__file__).resolve().parent.parent
     names: set[str] = set()
-    for source in [*sorted((root / "nodes").glob("*.py")), root / "sensors.py"]:
+    # Nodes live in nodes/ and, per robot, in robots/<robot>/ (bridges, stand-ins).
+    for source in [*sorted((root / "nodes").glob("*.py")), *sorted((root / "robots").rglob("*.py")),
+                   root / "sensors.py"]:
         tree = ast.parse(source.read_text(encoding="utf-8"))
         for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name.endswith("Config")):
             names.update(f.target.id for f in cls.body

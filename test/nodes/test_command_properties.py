@@ -231,7 +231,7 @@ def _drive_quadrotor_bridge(node, odometry, sent: list, check_message) -> None:
 
 @pytest.mark.parametrize("setpoint", ["thrust_torque", "motors"])
 def test_px4_bridge_setpoints_are_finite_and_normalized(ros, setpoint):
-    from mbrl_ros.nodes.px4_bridge import PX4BridgeNode
+    from mbrl_ros.robots.px4.bridge import PX4BridgeNode
 
     node = _start(ros, PX4BridgeNode, setpoint=setpoint, require_tagged_commands=False, command_timeout=10.0)
     publishers = [node._thrust_pub, node._torque_pub] if setpoint == "thrust_torque" else [node._motors_pub]
@@ -249,7 +249,7 @@ def test_px4_bridge_setpoints_are_finite_and_normalized(ros, setpoint):
 
 
 def test_crazyflie_bridge_full_state_setpoints_are_finite(ros):
-    from mbrl_ros.nodes.crazyflie_bridge import CrazyflieBridgeNode
+    from mbrl_ros.robots.crazyflie.bridge import CrazyflieBridgeNode
 
     node = _start(ros, CrazyflieBridgeNode, require_tagged_commands=False, command_timeout=10.0)
 

@@ -6,10 +6,10 @@ import time
 
 import numpy as np
 
-import mbrl_ros.robots.px4_msgs  # noqa: F401  (registers px4_msgs types)
+import mbrl_ros.robots.px4.msgs  # noqa: F401  (registers px4_msgs types)
 from mbrl_ros.nodes.conversions import command_message
-from mbrl_ros.nodes.px4_bridge import PX4BridgeNode, px4_out_qos
-from mbrl_ros.robots.quadrotor_interfaces import px4_odometry_fields
+from mbrl_ros.robots.px4.bridge import PX4BridgeNode, px4_out_qos
+from mbrl_ros.robots.quadrotor.interfaces import px4_odometry_fields
 from mbrl_ros.ros.compat import msg
 from mbrl_ros.tasks import make_task
 

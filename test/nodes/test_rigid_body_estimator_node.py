@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import mbrl_ros.robots.crazyflie_msgs  # noqa: F401  (registers crazyflie_interfaces/FullState)
+import mbrl_ros.robots.crazyflie.msgs  # noqa: F401  (registers crazyflie_interfaces/FullState)
 from mbrl_ros.estimation import quaternion as quat
 from mbrl_ros.estimation.rigid_body_ekf import simulate_flight
 from mbrl_ros.nodes.conversions import ns_to_stamp, stamp_to_ns
-from mbrl_ros.nodes.crazyflie_sim import CrazyflieSimNode
+from mbrl_ros.robots.crazyflie.sim import CrazyflieSimNode
 from mbrl_ros.nodes.rigid_body_estimator import RigidBodyEstimatorNode
 from mbrl_ros.robots.frames import wxyz_to_xyzw, xyzw_to_wxyz
 from mbrl_ros.ros.compat import msg

@@ -10,7 +10,8 @@ import pytest
 from mcap_ros2._dynamic import generate_dynamic
 from message_samples import assert_mcap_matches, random_plain, rosbags_from_plain
 
-from mbrl_ros.robots import crazyflie_msgs, px4_msgs
+from mbrl_ros.robots.crazyflie import msgs as crazyflie_msgs
+from mbrl_ros.robots.px4 import msgs as px4_msgs
 from mbrl_ros.ros.messages import (
     MessageRegistry,
     deserialize,

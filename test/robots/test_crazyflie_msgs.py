@@ -1,7 +1,7 @@
 """crazyflie_interfaces/msg/FullState: wire bytes against rosbags and mcap_ros2, topics."""
 import pytest
 
-from mbrl_ros.robots import crazyflie_msgs
+from mbrl_ros.robots.crazyflie import msgs as crazyflie_msgs
 from mbrl_ros.ros import messages
 from mbrl_ros.ros.messages import deserialize, message_class, serialize
 

@@ -4,7 +4,8 @@ import struct
 
 import pytest
 
-from mbrl_ros.robots import frames, px4_msgs
+from mbrl_ros.robots import frames
+from mbrl_ros.robots.px4 import msgs as px4_msgs
 from mbrl_ros.ros import messages
 from mbrl_ros.ros.messages import MessageRegistry, deserialize, message_class, serialize, to_rosbags
 

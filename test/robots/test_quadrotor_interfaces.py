@@ -6,7 +6,7 @@ import pytest
 
 from mbrl_ros.nodes.joint_layout import ObservationLayout, state_layout
 from mbrl_ros.robots import frames
-from mbrl_ros.robots.quadrotor_interfaces import (
+from mbrl_ros.robots.quadrotor.interfaces import (
     QuadrotorParameters,
     QuadrotorStateError,
     full_state_setpoint,

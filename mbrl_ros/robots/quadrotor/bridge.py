@@ -4,7 +4,7 @@ A bridge adapts one quadrotor robot's odometry and setpoint topics to the planne
 state and command topics for a quadrotor task (``quadrotor_hover``). What they share:
 
 * Set-up and checks: the task and its parameters (``<task>.*``), the quadrotor's
-  parameters from the task (:class:`~mbrl_ros.robots.quadrotor_interfaces.QuadrotorParameters`;
+  parameters from the task (:class:`~mbrl_ros.robots.quadrotor.interfaces.QuadrotorParameters`;
   a task without a rotor mixer is a :class:`~mbrl_ros.config.ConfigError`), the
   observation layout (a task with per-episode observation entries, waypoints, is refused:
   no robot provides them) and ``position_offset`` (3 values).
@@ -39,7 +39,7 @@ from mbrl_ros.nodes.diagnostics import NodeHealth
 from mbrl_ros.nodes.joint_layout import observation_layout
 from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
 from mbrl_ros.nodes.shared_parameters import declare_task
-from mbrl_ros.robots.quadrotor_interfaces import QuadrotorParameters, QuadrotorStateError
+from mbrl_ros.robots.quadrotor.interfaces import QuadrotorParameters, QuadrotorStateError
 from mbrl_ros.ros.compat import Clock, ClockType, MutuallyExclusiveCallbackGroup, Node, msg
 
 

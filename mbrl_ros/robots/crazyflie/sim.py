@@ -4,7 +4,7 @@ Publishes /<cf>/odom (nav_msgs/Odometry, reliable, keep-last 10 as Crazyswarm2's
 in ``world`` (z up), twist linear in the body frame (REP 105; ``child_frame_id`` = the drone's
 name), twist angular = body rates, each control period.
 Subscribes /<cf>/cmd_full_state (crazyflie_interfaces/FullState, reliable) and tracks the newest
-setpoint with :func:`~mbrl_ros.robots.quadrotor_interfaces.wrench_tracking_full_state` (the
+setpoint with :func:`~mbrl_ros.robots.quadrotor.interfaces.wrench_tracking_full_state` (the
 feedforward of the firmware's Mellinger controller plus a one-period rate loop), saturated at the
 rotor limits. Without a setpoint newer than ``command_timeout`` (the firmware's commander
 watchdog) it holds the hover thrust. Its summary counts the setpoints and the invalid ones
@@ -20,15 +20,15 @@ from typing import Any
 
 import numpy as np
 
-import mbrl_ros.robots.crazyflie_msgs  # noqa: F401  (registers crazyflie_interfaces/FullState)
+import mbrl_ros.robots.crazyflie.msgs  # noqa: F401  (registers crazyflie_interfaces/FullState)
 from mbrl_ros.config import param
 from mbrl_ros.nodes.conversions import ns_to_stamp
-from mbrl_ros.nodes.quadrotor_stand_in import QuadrotorStandIn, QuadrotorStandInConfig
+from mbrl_ros.robots.quadrotor.stand_in import QuadrotorStandIn, QuadrotorStandInConfig
 from mbrl_ros.nodes.runner import run_node
 from mbrl_ros.nodes.scheduling import REALTIME_DEFAULTS
-from mbrl_ros.robots.crazyflie_msgs import crazyflie_topic
+from mbrl_ros.robots.crazyflie.msgs import crazyflie_topic
 from mbrl_ros.robots.frames import wxyz_to_xyzw, xyzw_to_wxyz
-from mbrl_ros.robots.quadrotor_interfaces import FullStateSetpoint, wrench_tracking_full_state
+from mbrl_ros.robots.quadrotor.interfaces import FullStateSetpoint, wrench_tracking_full_state
 from mbrl_ros.estimation import quaternion
 from mbrl_ros.ros.compat import msg
 

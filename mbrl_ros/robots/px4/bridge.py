@@ -40,7 +40,7 @@ SCHED_FIFO priority 10 where permitted, else nice -10 (``scheduling.*``, see
 delay the heartbeat past PX4's offboard timeout.
 
 The set-up checks, odometry -> state and command checks are shared with ``crazyflie_bridge``
-(:class:`mbrl_ros.nodes.quadrotor_bridge.QuadrotorBridge`); this module adds PX4's topics,
+(:class:`mbrl_ros.robots.quadrotor.bridge.QuadrotorBridge`); this module adds PX4's topics,
 setpoints, heartbeat and arming.
 """
 from __future__ import annotations
@@ -53,13 +53,13 @@ from typing import Any
 
 import numpy as np
 
-import mbrl_ros.robots.px4_msgs  # noqa: F401  (registers px4_msgs types with the runtime)
+import mbrl_ros.robots.px4.msgs  # noqa: F401  (registers px4_msgs types with the runtime)
 from mbrl_ros.config import ConfigError, param
-from mbrl_ros.nodes.quadrotor_bridge import QuadrotorBridge
+from mbrl_ros.robots.quadrotor.bridge import QuadrotorBridge
 from mbrl_ros.nodes.runner import run_node
 from mbrl_ros.nodes.scheduling import REALTIME_DEFAULTS
-from mbrl_ros.robots.px4_msgs import px4_topic
-from mbrl_ros.robots.quadrotor_interfaces import (
+from mbrl_ros.robots.px4.msgs import px4_topic
+from mbrl_ros.robots.quadrotor.interfaces import (
     QuadrotorParameters,
     observation_from_px4_odometry,
     px4_motor_setpoint,
@@ -177,7 +177,7 @@ class PX4BridgeNode(QuadrotorBridge):
         self._heartbeat_since: float | None = None
         self._armed_sent = False
         ns = cfg.px4_namespace
-        types = mbrl_ros.robots.px4_msgs.PX4_TOPICS
+        types = mbrl_ros.robots.px4.msgs.PX4_TOPICS
         self._offboard_pub = self.create_publisher(msg(types["offboard_control_mode"][1]),
                                                    px4_topic("offboard_control_mode", ns), px4_in_qos())
         if cfg.setpoint == "thrust_torque":

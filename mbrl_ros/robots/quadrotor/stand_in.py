@@ -48,7 +48,7 @@ from mbrl_ros.nodes.conversions import ns_to_stamp
 from mbrl_ros.nodes.diagnostics import NodeHealth
 from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
 from mbrl_ros.nodes.shared_parameters import declare_task
-from mbrl_ros.robots.quadrotor_interfaces import QuadrotorParameters
+from mbrl_ros.robots.quadrotor.interfaces import QuadrotorParameters
 from mbrl_ros.robots.frames import wxyz_to_xyzw
 from mbrl_ros.ros.compat import Clock, ClockType, Node, msg, rclpy_api
 from mbrl_ros.sensors import ImuSensor, ImuSensorConfig, PoseSensor, PoseSensorConfig

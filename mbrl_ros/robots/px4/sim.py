@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-import mbrl_ros.robots.px4_msgs  # noqa: F401  (registers px4_msgs types with the runtime)
+import mbrl_ros.robots.px4.msgs  # noqa: F401  (registers px4_msgs types with the runtime)
 from mbrl_ros.config import param
-from mbrl_ros.nodes.px4_bridge import (
+from mbrl_ros.robots.px4.bridge import (
     PX4_CUSTOM_MAIN_MODE_OFFBOARD,
     PX4_SUBSCRIBER_QOS,
     VEHICLE_CMD_COMPONENT_ARM_DISARM,
@@ -41,11 +41,11 @@ from mbrl_ros.nodes.px4_bridge import (
     px4_out_qos,
     px4_scales,
 )
-from mbrl_ros.nodes.quadrotor_stand_in import QuadrotorStandIn, QuadrotorStandInConfig
+from mbrl_ros.robots.quadrotor.stand_in import QuadrotorStandIn, QuadrotorStandInConfig
 from mbrl_ros.nodes.runner import run_node
 from mbrl_ros.nodes.scheduling import REALTIME_DEFAULTS
-from mbrl_ros.robots.px4_msgs import px4_topic
-from mbrl_ros.robots.quadrotor_interfaces import (
+from mbrl_ros.robots.px4.msgs import px4_topic
+from mbrl_ros.robots.quadrotor.interfaces import (
     px4_odometry_fields,
     rotor_thrusts_from_px4_motors,
     wrench_from_px4_setpoint,
@@ -103,7 +103,7 @@ class PX4SimNode(QuadrotorStandIn):
         for key, callback in (("offboard_control_mode", self._on_offboard), ("vehicle_thrust_setpoint", self._on_thrust),
                               ("vehicle_torque_setpoint", self._on_torque), ("actuator_motors", self._on_motors),
                               ("vehicle_command", self._on_vehicle_command)):
-            typename = mbrl_ros.robots.px4_msgs.PX4_TOPICS[key][1]
+            typename = mbrl_ros.robots.px4.msgs.PX4_TOPICS[key][1]
             self.create_subscription(msg(typename), topics[key], callback, PX4_SUBSCRIBER_QOS)
         self._gap_reference: float | None = None  # the previous heartbeat within this episode
 

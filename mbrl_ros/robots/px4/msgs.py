@@ -2,7 +2,7 @@
 
 px4_msgs is not a standard ROS package, so its definitions are vendored here
 and added to the message registry at import (:func:`register`): after
-``import mbrl_ros.robots.px4_msgs`` the module-level
+``import mbrl_ros.robots.px4.msgs`` the module-level
 :func:`mbrl_ros.ros.messages.message_class` knows ``px4_msgs/msg/...``.
 
 Which definitions

@@ -13,7 +13,7 @@ Publishes:
     /<cf>/cmd_full_state (crazyflie_interfaces/FullState; reliable, keep-last 1, as
         Crazyswarm2 subscribes with the system-default QoS): for each command, the state one
         control period ahead of the newest odometry under the command's wrench
-        (:func:`mbrl_ros.robots.quadrotor_interfaces.full_state_setpoint`): position, velocity,
+        (:func:`mbrl_ros.robots.quadrotor.interfaces.full_state_setpoint`): position, velocity,
         feedforward acceleration, attitude and body rates. The Crazyflie's full-state
         controller (Mellinger) tracks it, so the drone goes where the planner's thrust and
         torques would take it, with the onboard loop closing what the model gets wrong.
@@ -22,7 +22,7 @@ Safety: like ``px4_bridge``, commands are forwarded only while odometry is fresh
 ``require_tagged_commands``) only when they answer a state at most ``command_timeout`` old; the
 planner's watchdog and shutdown commands are dropped. When setpoints stop, the Crazyflie's
 commander watchdog levels the drone and then stops the motors (firmware behaviour). The
-shared part lives in :class:`mbrl_ros.nodes.quadrotor_bridge.QuadrotorBridge`.
+shared part lives in :class:`mbrl_ros.robots.quadrotor.bridge.QuadrotorBridge`.
 
 Scheduling: ``main`` runs the process under SCHED_FIFO priority 10 where permitted, else nice
 -10 (``scheduling.*``, :mod:`mbrl_ros.nodes.scheduling`), so the odometry -> state and command ->
@@ -36,15 +36,15 @@ from typing import Any
 
 import numpy as np
 
-import mbrl_ros.robots.crazyflie_msgs  # noqa: F401  (registers crazyflie_interfaces/FullState)
+import mbrl_ros.robots.crazyflie.msgs  # noqa: F401  (registers crazyflie_interfaces/FullState)
 from mbrl_ros.config import ConfigError, param
 from mbrl_ros.nodes.conversions import ns_to_stamp
-from mbrl_ros.nodes.quadrotor_bridge import QuadrotorBridge
+from mbrl_ros.robots.quadrotor.bridge import QuadrotorBridge
 from mbrl_ros.nodes.runner import run_node
 from mbrl_ros.nodes.scheduling import REALTIME_DEFAULTS
-from mbrl_ros.robots.crazyflie_msgs import crazyflie_topic
+from mbrl_ros.robots.crazyflie.msgs import crazyflie_topic
 from mbrl_ros.robots.frames import wxyz_to_xyzw
-from mbrl_ros.robots.quadrotor_interfaces import full_state_setpoint, observation_from_odometry
+from mbrl_ros.robots.quadrotor.interfaces import full_state_setpoint, observation_from_odometry
 from mbrl_ros.ros.compat import HistoryPolicy, QoSProfile, ReliabilityPolicy, msg
 
 

@@ -1,0 +1,1 @@
+"""What every quadrotor robot shares: ``bridge`` and ``stand_in`` bases, ``interfaces`` (task <-> robot units)."""
