@@ -346,13 +346,31 @@ def cmd_launch(args: argparse.Namespace) -> int:
     return launcher.main(args.rest)
 
 
-def cmd_list(_args: argparse.Namespace) -> int:
+def registry_listing() -> list[str]:
+    """``mbrl-ros list``'s lines: every registry's names and the package's executables.
+
+    README's list is this text (test/test_readme.py checks it), so it cannot go stale.
+    """
+    from importlib import metadata
+
+    from mbrl_ros.estimation import ESTIMATORS
     from mbrl_ros.models import MODELS
     from mbrl_ros.planning import PLANNERS
     from mbrl_ros.tasks import TASKS
 
-    for title, registry in (("tasks", TASKS), ("planners", PLANNERS), ("models", MODELS)):
-        print(f"{title}: {', '.join(registry.names())}")
+    lines = [f"{title}: {', '.join(registry.names())}" for title, registry in
+             (("tasks", TASKS), ("planners", PLANNERS), ("models", MODELS), ("estimators", ESTIMATORS))]
+    try:
+        scripts = sorted(ep.name for ep in metadata.distribution("mbrl_ros").entry_points
+                         if ep.group == "console_scripts" and ep.name != "mbrl-ros")
+    except metadata.PackageNotFoundError:
+        scripts = []
+    lines.append(f"executables: {', '.join(scripts) if scripts else '(not installed: pip install -e .)'}")
+    return lines
+
+
+def cmd_list(_args: argparse.Namespace) -> int:
+    print("\n".join(registry_listing()))
     return 0
 
 
@@ -452,7 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help="run a YAML launch file without ROS 2: mbrl-ros launch FILE [name:=value ...]")
     launch.add_argument("rest", nargs=argparse.REMAINDER)
     launch.set_defaults(func=cmd_launch)
-    lst = sub.add_parser("list", help="list registered tasks, planners and models")
+    lst = sub.add_parser("list", help="list registered tasks, planners, models, estimators and the executables")
     lst.set_defaults(func=cmd_list)
     return parser
 

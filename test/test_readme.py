@@ -24,3 +24,15 @@ def test_ci_runs_readme_test_command_verbatim():
 
 def test_constraints_pin_cpu_torch():
     assert "torch==2.13.0" in (ROOT / "constraints.txt").read_text().split()
+
+
+def test_readme_lists_what_the_registries_hold():
+    """README's `mbrl-ros list` block is that command's output (registries + console_scripts)."""
+    from mbrl_ros.cli import registry_listing
+
+    block = re.search(r"```bash\nmbrl-ros list\n((?:# .*\n)+)```", (ROOT / "README.md").read_text())
+    assert block, "README has no ```bash mbrl-ros list``` block"
+    shown = [line[2:] for line in block.group(1).splitlines()]
+    assert shown == registry_listing(), ("README's `mbrl-ros list` block is stale: paste the output of "
+                                         "`mbrl-ros list` (each line prefixed with '# ')")
+    assert any(line.startswith("executables: ") and "mpc_planner" in line for line in shown)
