@@ -12,45 +12,84 @@ from typing import Sequence
 from mbrl_ros.atomic_file import atomic_write
 
 
+def _train_resume_point(args: argparse.Namespace, params_files: list[str], overrides: list[str]):
+    """``--resume``: the run's parameters (its params.yaml first, then the command line's), checked
+    against what the run was, and where it stopped; nothing is written."""
+    from mbrl_ros.config import load_ros_params
+    from mbrl_ros.learning import run_directory
+    from mbrl_ros.learning.run_config import resolve_run_parameters
+    from mbrl_ros.tasks import make_task
+
+    out = Path(args.out)
+    if args.initial_model:
+        raise run_directory.RunDirectoryError("--resume continues the run's own model: drop --initial-model")
+    if not (out / run_directory.PARAMS_FILE).is_file():
+        raise run_directory.RunDirectoryError(f"{out} has no run to resume (no {run_directory.PARAMS_FILE}); "
+                                              "run without --resume to start one there")
+    saved = (out / run_directory.PARAMS_FILE).resolve()
+    params = resolve_run_parameters(args.task, args.planner, args.model, [saved, *params_files], overrides)
+    run_directory.check_resumable(out, load_ros_params(saved), params.values)
+    spec = make_task(params.task, params.task_config()).spec
+    return params, run_directory.load_resume_point(out, spec.obs_dim, spec.act_dim)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from mbrl_ros.learning import LearningConfig
     from mbrl_ros.learning.loop import run_learning
     from mbrl_ros.learning.run_config import resolve_run_parameters
+    from mbrl_ros.learning.run_directory import TrainRunWriter, clear_reports, has_run, resume_state
     from mbrl_ros.config import from_dict, merge, to_dict
+    from mbrl_ros.tasks import make_task
 
     overrides = list(args.param or [])
     if args.episodes is not None:
         overrides.append(f"learning.episodes:={args.episodes}")
     if args.threads is not None:
         overrides.append(f"learning.threads:={args.threads}")
-    params = resolve_run_parameters(args.task, args.planner, args.model, args.params_file or [], overrides)
+    out = Path(args.out)
+    point = None
+    if args.resume:  # everything is checked before anything in --out is written
+        params, point = _train_resume_point(args, args.params_file or [], overrides)
+    else:
+        params = resolve_run_parameters(args.task, args.planner, args.model, args.params_file or [], overrides)
+    seed = args.seed if args.seed is not None else (point.seed if point is not None and point.seed is not None
+                                                    else 0)
     learning = from_dict(LearningConfig, params.section("learning"))
+    spec = make_task(params.task, params.task_config()).spec
     initial_model = None
     if args.initial_model:  # checked before anything in --out is written
         from mbrl_ros.learning.initial_model import load_initial_model
-        from mbrl_ros.tasks import make_task as _make_task
 
-        initial_model = load_initial_model(args.initial_model,
-                                           _make_task(params.task, params.task_config()).spec,
-                                           device=learning.device)
-    out = Path(args.out)
+        initial_model = load_initial_model(args.initial_model, spec, device=learning.device)
+    resume, version = (None, 0) if point is None else resume_state(point, spec, learning.device)
+    if resume is not None and learning.terminal_value:
+        from mbrl_ros.learning.run_directory import RunDirectoryError
+
+        raise RunDirectoryError("a run with learning.terminal_value cannot be resumed (its critic is not saved)")
     out.mkdir(parents=True, exist_ok=True)
-    from mbrl_ros.learning.report import write_learning_curve, write_params_yaml, write_summary
+    from mbrl_ros.learning.archive import LearnerArchive
+    from mbrl_ros.learning.report import write_params_yaml
 
+    if point is None and has_run(out):
+        # A new run replaces the old one whole: no file of it stays to be mixed in by a later --resume.
+        removed = clear_reports(out) + LearnerArchive(out, spec.obs_dim, spec.act_dim).clear()
+        print(f"replacing the run in {out} ({', '.join(removed)}); --resume continues a run instead", flush=True)
     write_params_yaml(out, merge(params.values, {"learning": to_dict(learning)}))
+    first = point.episodes if point is not None else 0
+    if point is not None:
+        print(f"resuming {out}: {point.episodes} episode(s) done, {point.obs.shape[0]} transitions, model "
+              f"version {version}; running episodes {first}..{learning.episodes - 1}", flush=True)
 
-    from mbrl_ros.tasks import make_task
-
-    episode_length = make_task(params.task, params.task_config()).spec.episode_length
+    episode_length = spec.episode_length
     bars = []  # made at the first step: a bad parameter fails before it, with no 0% bar around the error
 
     def bar():
         if not bars:
-            bars.append(tqdm(total=learning.episodes * episode_length, unit="step", disable=args.quiet,
-                             desc=f"{params.task}/{params.planner}/{params.model}", dynamic_ncols=True,
-                             file=sys.stderr))
+            bars.append(tqdm(total=max(learning.episodes - first, 0) * episode_length, unit="step",
+                             disable=args.quiet, desc=f"{params.task}/{params.planner}/{params.model}",
+                             dynamic_ncols=True, file=sys.stderr))
         return bars[0]
 
     def on_episode(record) -> None:
@@ -60,6 +99,14 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"({record.train_epochs} ep, holdout mse {record.holdout_mse:.3g})")
         bar().write(line)
 
+    writer = TrainRunWriter(out, spec.obs_dim, spec.act_dim, title=f"{params.task} / {params.planner} / seed {seed}",
+                            summary=dict(task=params.task, planner=params.planner, model=params.model, seed=seed,
+                                         param_sources=params.sources),
+                            model_metadata={"task": params.task, "source": "mbrl-ros train",
+                                            "initial_model": args.initial_model or (
+                                                resume.model.extra_metadata.get("initial_model")
+                                                if resume is not None and resume.model is not None else None)},
+                            previous=point.rows if point is not None else (), version=version)
     hooks = {}
     if args.video:  # MP4s of the chosen episodes with the plan drawn in (mbrl_ros.video)
         from mbrl_ros.video import TrainingVideos, parse_episodes
@@ -69,37 +116,29 @@ def cmd_train(args: argparse.Namespace) -> int:
                                 width=args.video_size[0], height=args.video_size[1])
         hooks = dict(task=video_task, on_plan=videos.on_plan, on_transition=videos.on_transition)
         on_episode = (lambda report: lambda record: (videos.on_episode(record), report(record)))(on_episode)
-    run = run_learning(params.task, planner=params.planner, model=params.model, seed=args.seed,
+    run = run_learning(params.task, planner=params.planner, model=params.model, seed=seed,
                        learning=learning, task_config=params.task_config(),
                        planner_config=params.section(params.planner), model_config=params.section(params.model),
                        value_config=params.section(learning.value_learner),
                        on_episode=on_episode, on_step=lambda: bar().update(learning.action_repeat),
-                       initial_model=initial_model, **hooks)
+                       initial_model=initial_model, resume=resume, on_checkpoint=writer.checkpoint, **hooks)
     if args.video:
         print("wrote " + ", ".join(str(p) for p in videos.written))
     if bars:
         bars[0].close()
-    rows = [dataclasses.asdict(r) for r in run.records]
-    csv_path, png_path = write_learning_curve(rows, out,
-                                              f"{params.task} / {params.planner} / seed {args.seed}")
-    model_path = None
-    if hasattr(run.model, "save"):
-        # The task travels with the weights: a carried-over model for another task is refused.
-        model_path = run.model.save(out / "model.npz", {
-            "task": params.task, "source": "mbrl-ros train", "episodes": len(run.records),
-            "transitions": run.data.size, "initial_model": args.initial_model})
+    if not writer.rows:
+        print(f"{out}: no episodes to run (learning.episodes is {learning.episodes})")
+        return 0
     actor_path = None
     if run.values is not None:  # the learned actor, in export-policy's ONNX format (no DAgger needed)
         from mbrl_ros.export.onnx_policy import export_policy_onnx
 
         actor_path = export_policy_onnx(run.values.to_policy_network(), out / "actor.onnx", task_spec=run.task.spec,
                                         metadata={"version": run.values.version, "expert": "sac_mbpo actor"})
-    returns = [r.episode_return for r in run.records]
-    write_summary(out, task=params.task, planner=params.planner, model=params.model, seed=args.seed, rows=rows,
-                  csv=csv_path, curve=png_path, model_file=model_path, param_sources=params.sources,
-                  extra={"env_returns": [r.env_return for r in run.records],
-                         "actor_onnx": str(actor_path) if actor_path else None})
-    print(f"final return {returns[-1]:.2f} (best {max(returns):.2f}) after {rows[-1]['env_steps']} steps; "
+    csv_path, png_path = writer.write_report({"actor_onnx": str(actor_path) if actor_path else None})
+    returns = [float(r["episode_return"]) for r in writer.rows]
+    model_path = writer.model_file
+    print(f"final return {returns[-1]:.2f} (best {max(returns):.2f}) after {writer.rows[-1]['env_steps']} steps; "
           f"wrote {csv_path}, {png_path}" + (f", {model_path}" if model_path else ""))
     return 0
 
@@ -383,9 +422,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--planner", help="registered planner (default: from the task's config, icem)")
     train.add_argument("--model", help="registered model (default pets_ensemble; 'oracle' = true physics)")
     train.add_argument("--episodes", type=int, help="episodes in total, random seed episodes included")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, help="seed (default 0; with --resume the run's)")
     train.add_argument("--threads", type=int, help="torch threads (default 1)")
-    train.add_argument("--out", default="runs/latest", help="output directory")
+    train.add_argument("--out", default="runs/latest", help="run directory (a run already there is replaced "
+                       "unless --resume)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --out: its model, transitions and episode numbering, up to "
+                            "--episodes in total, with its params.yaml under the command line's parameters "
+                            "(the planner and budget may change, the task and model may not)")
     train.add_argument("--params-file", action="append", help="ROS 2 params YAML (repeatable)")
     train.add_argument("-p", "--param", action="append", metavar="NAME:=VALUE",
                        help="parameter override, e.g. -p icem.population:=128 (repeatable)")

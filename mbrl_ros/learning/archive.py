@@ -76,6 +76,18 @@ class LearnerArchive:
                                      f"{self.obs_dim} / {self.act_dim} per transition; use another data_dir")
         return obs, action, next_obs, episodes
 
+    def clear(self) -> list[str]:
+        """Start over: remove the three files (a run that does not resume must not merge with them);
+        returns the names removed."""
+        removed = []
+        for name in (TRANSITIONS_FILE, MODEL_FILE, TRAINING_CSV):
+            path = self.folder / name
+            if path.is_file():
+                path.unlink()
+                removed.append(name)
+        self._rows = []
+        return removed
+
     # -- models and the training log ---------------------------------------------------------
     def save_model(self, data: bytes) -> Path:
         """Replace ``model.npz`` with a model's bytes."""

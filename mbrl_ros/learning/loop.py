@@ -116,6 +116,28 @@ class TransitionBuffer:
 
 
 @dataclasses.dataclass
+class ResumeState:
+    """Where an interrupted run stopped (:mod:`mbrl_ros.learning.run_directory` reads it from a run
+    directory): :func:`run_learning` continues with episode ``episodes`` on this data and model."""
+
+    episodes: int  # episodes done: the next one is numbered this
+    env_steps: int  # their environment steps
+    obs: np.ndarray  # (N, O) transitions so far
+    action: np.ndarray  # (N, A)
+    next_obs: np.ndarray  # (N, O)
+    model: Any = None  # the run's newest model (an EnsembleDynamics), None before its first training
+    trained_episodes: int = 0  # the episodes the model was trained on
+    carried: bool = False  # the run started from a carried-over model (initial_model)
+    last_record: EpisodeRecord | None = None  # the record of episode ``episodes - 1``
+
+    def missed_retrain(self, schedule: RetrainSchedule) -> bool:
+        """Whether the schedule retrains after the last episode done but the run did not (it was the
+        last of a smaller budget): that retrain comes first, as in an uninterrupted run."""
+        return (self.last_record is not None and self.trained_episodes < self.episodes
+                and schedule.after_episode(self.episodes, self.obs.shape[0]))
+
+
+@dataclasses.dataclass
 class LearningRun:
     """Everything a learning run produced."""
 
@@ -212,7 +234,9 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
                  on_step: Callable[[], None] | None = None,
                  on_transition: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None,
                  on_plan: Callable[[np.ndarray, np.ndarray, Any], None] | None = None,
-                 initial_model: Any = None, task: Task | None = None) -> LearningRun:
+                 initial_model: Any = None, task: Task | None = None, resume: ResumeState | None = None,
+                 on_checkpoint: Callable[[EpisodeRecord, Any, TransitionBuffer], None] | None = None
+                 ) -> LearningRun:
     """Run the PETS loop on a registered task and return the curve, model and data.
 
     Args:
@@ -234,18 +258,28 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
             the rule of :mod:`mbrl_ros.learning.initial_model`); None: learn from scratch.
         task: run on this task object (e.g. a perturbed stand-in) instead of building
             ``task_name`` from ``task_config``.
+        resume: continue an interrupted run: its data, its model and its episode numbering (episode
+            seeds, seed episodes and retrains as in an uninterrupted run) up to ``learning.episodes``.
+        on_checkpoint: called after each episode (after its retrain) with ``(record, model, data)``,
+            e.g. to save the run directory so that a kill loses at most the episode in progress; on
+            resume the retrain that the last episode done missed (:meth:`ResumeState.missed_retrain`)
+            comes first and is reported as that episode's record again, its training filled in.
     """
     cfg = learning if isinstance(learning, LearningConfig) else from_dict(LearningConfig, learning or {})
     torch.set_num_threads(cfg.threads)
     task = task if task is not None else make_task(task_name, task_config or {})
     spec = task.spec
     PLANNERS.get(planner)  # fail fast on a typo, before any episode runs
-    carried = initial_model is not None
-    if carried and not hasattr(initial_model, "fit"):
+    if resume is not None and cfg.terminal_value:
+        raise ValueError("a run with learning.terminal_value cannot be resumed (its critic is not saved)")
+    if resume is not None and resume.model is not None:
+        initial_model = resume.model
+    carried = initial_model is not None and (resume is None or resume.carried)
+    if initial_model is not None and not hasattr(initial_model, "fit"):
         from mbrl_ros.learning.initial_model import load_initial_model
 
         initial_model = load_initial_model(initial_model, spec, device=cfg.device)
-    base = initial_model if carried else MODELS.get(model)(spec, model_config or {}, task=task, device=cfg.device,
+    base = initial_model if initial_model is not None else MODELS.get(model)(spec, model_config or {}, task=task, device=cfg.device,
                                                           seed=seed)
     dyn = for_planning(base, cfg.planning_backend, device=cfg.device, threads=cfg.threads)
     learned = hasattr(dyn, "fit")
@@ -271,6 +305,9 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
     if values is not None:
         mpc.proposal_fn = values.proposals(dyn, cfg.horizon)
     data = TransitionBuffer(spec.obs_dim, spec.act_dim)
+    first_episode, env_steps = (resume.episodes, resume.env_steps) if resume is not None else (0, 0)
+    if resume is not None:
+        data.extend(resume.obs, resume.action, resume.next_obs)
     rng = np.random.default_rng(seed)
     schedule = RetrainSchedule(episodes=cfg.episodes, seed_episodes=cfg.seed_episodes, carried=carried)
     records: list[EpisodeRecord] = []
@@ -286,8 +323,21 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
         if on_step is not None:
             on_step()
 
-    env_steps = trained_on = 0
-    for episode in range(cfg.episodes):
+    trained_on = 0
+
+    def retrain(episode: int) -> tuple[float, int, float]:
+        """Fit on all data after ``episode``: seconds, epochs, the elites' holdout MSE."""
+        report = dyn.fit(*data.arrays(), seed=seed + episode, max_epochs=cfg.max_train_epochs or None,
+                         **({"refit_normalizers": False} if carried else {}))
+        return report.seconds, report.epochs, float(np.mean([report.holdout_mse[i] for i in report.elites]))
+
+    if resume is not None and learned and resume.missed_retrain(schedule):
+        train_s, epochs, mse = retrain(first_episode - 1)
+        caught_up = dataclasses.replace(resume.last_record, train_seconds=train_s, train_epochs=epochs,
+                                        holdout_mse=mse)
+        if on_checkpoint is not None:
+            on_checkpoint(caught_up, dyn, data)
+    for episode in range(first_episode, cfg.episodes):
         start = time.perf_counter()
         episode_seed = seed * 100003 + episode
         plan_times: list[float] = []
@@ -315,11 +365,7 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
         train_s, epochs, mse, value_s = 0.0, 0, float("nan"), 0.0
         last = episode + 1 >= cfg.episodes
         if learned and schedule.after_episode(episode + 1, data.size):
-            report = dyn.fit(*data.arrays(), seed=seed + episode,
-                             max_epochs=cfg.max_train_epochs or None,
-                             **({"refit_normalizers": False} if carried else {}))
-            train_s, epochs = report.seconds, report.epochs
-            mse = float(np.mean([report.holdout_mse[i] for i in report.elites]))
+            train_s, epochs, mse = retrain(episode)
         if values is not None and not last and (not learned or episode + 1 >= max(seed_episodes, 1)):
             value_s = values.update(*data.arrays(), model=dyn, episode=episode,
                                     new_transitions=data.size - trained_on).seconds
@@ -332,6 +378,8 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
             env_return=outcome.env_return, value_seconds=value_s,
             start_obs=" ".join(f"{v:.6g}" for v in outcome.start_obs))
         records.append(record)
+        if on_checkpoint is not None:
+            on_checkpoint(record, dyn, data)
         if on_episode is not None:
             on_episode(record)
     return LearningRun(task=task, model=dyn, planner=mpc, records=records, data=data, values=values)
