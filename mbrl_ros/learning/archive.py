@@ -34,7 +34,7 @@ class ArchiveFormatError(ValueError):
 
 
 class LearnerArchive:
-    """The files of one learner in ``folder`` (created if missing).
+    """The files of one learner in ``folder`` (created at the first save if missing).
 
     Args:
         folder: where the files live.
@@ -43,7 +43,6 @@ class LearnerArchive:
 
     def __init__(self, folder: str | Path, obs_dim: int, act_dim: int):
         self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
         self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
         self._rows: list[dict] = self._read_rows()
 
@@ -52,6 +51,7 @@ class LearnerArchive:
         """Replace ``transitions.npz`` with these ``(N, O)``, ``(N, A)``, ``(N, O)`` arrays."""
         buffer = io.BytesIO()
         np.savez(buffer, obs=obs, action=action, next_obs=next_obs, episodes=np.int64(episodes))
+        self.folder.mkdir(parents=True, exist_ok=True)
         return atomic_write(self.folder / TRANSITIONS_FILE, buffer.getvalue())
 
     def load_transitions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int] | None:
@@ -91,6 +91,7 @@ class LearnerArchive:
     # -- models and the training log ---------------------------------------------------------
     def save_model(self, data: bytes) -> Path:
         """Replace ``model.npz`` with a model's bytes."""
+        self.folder.mkdir(parents=True, exist_ok=True)
         return atomic_write(self.folder / MODEL_FILE, data)
 
     def load_model_bytes(self) -> bytes | None:
@@ -101,6 +102,7 @@ class LearnerArchive:
     def append_training_row(self, row: Mapping[str, float | int]) -> Path:
         """Add a row to ``training.csv`` (rewritten whole, atomically; the columns of the first row)."""
         self._rows.append(dict(row))
+        self.folder.mkdir(parents=True, exist_ok=True)
         with atomic_writer(self.folder / TRAINING_CSV, "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(self._rows[0]), extrasaction="ignore")
             writer.writeheader()

@@ -42,14 +42,22 @@ def write_learning_curve(rows: Sequence[Mapping], out: str | Path, title: str) -
     """Write ``progress.csv`` (one row per episode, every key a column) and ``learning_curve.png``, each atomically."""
     if not rows:
         raise ValueError("write_learning_curve: no episodes to write")
+    csv_path = write_progress_csv(rows, out)
+    return csv_path, plot_learning_curve(rows, Path(out) / "learning_curve.png", title)
+
+
+def write_progress_csv(rows: Sequence[Mapping], out: str | Path) -> Path:
+    """Write ``progress.csv`` alone (atomically): one row per episode, the columns of the union of
+    the rows' keys in first-seen order (a row without one leaves it empty)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    columns = list(dict.fromkeys(key for row in rows for key in row))
     csv_path = out / "progress.csv"
     with atomic_writer(csv_path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-    return csv_path, plot_learning_curve(rows, out / "learning_curve.png", title)
+    return csv_path
 
 
 def write_params_yaml(out: str | Path, values: Mapping) -> Path:

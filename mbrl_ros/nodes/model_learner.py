@@ -44,7 +44,7 @@ import numpy as np
 from mbrl_ros.atomic_file import atomic_write
 from mbrl_ros.config import param
 from mbrl_ros.learning.initial_model import carried_metadata, load_initial_model
-from mbrl_ros.learning.archive import ArchiveFormatError, LearnerArchive
+from mbrl_ros.learning.archive import MODEL_FILE, ArchiveFormatError, LearnerArchive
 from mbrl_ros.learning.loop import TransitionBuffer
 from mbrl_ros.learning.pairing import TransitionPairing
 from mbrl_ros.learning.schedule import RetrainSchedule
@@ -108,6 +108,10 @@ class ModelLearnerConfig:
     data_dir: str = param("", "Keep the transitions, the newest model and training.csv here, each file "
                           "replaced atomically (mbrl_ros.learning.archive); a restarted learner resumes from "
                           "them. Empty: keep nothing.")
+    resume: bool = param(True, "With data_dir: take over the transitions, model and episode count there (none: "
+                         "start fresh); false: start over, removing them first (sim.launch.yaml: its resume "
+                         "argument). A resumed learner first makes up a retrain its last episode missed (the "
+                         "last of a smaller learning.episodes).")
     persist_period: float = param(0.5, "Wall seconds between two saves of new transitions to data_dir: a "
                                   "kill -9 loses about this much.", low=0.05, high=3600.0)
     diagnostics_period: float = param(1.0, "Seconds between two /diagnostics messages.", low=0.01, high=3600.0)
@@ -170,10 +174,15 @@ class ModelLearnerNode(Node):
         self.create_timer(cfg.diagnostics_period, self._publish_diagnostics,
                           clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.archive = LearnerArchive(cfg.data_dir, spec.obs_dim, spec.act_dim) if cfg.data_dir else None
-        self._persisted = 0
-        if self.archive is not None:
-            self._resume()
-        self._processed_pub.publish(int32_message(self._episodes_ended))
+        self._persisted = (0, 0)  # (transitions, episodes) saved to data_dir
+        processed = 0
+        if self.archive is not None and cfg.resume:
+            processed = self._resume()
+        elif self.archive is not None:
+            removed = self.archive.clear()
+            if removed:
+                self.get_logger().info(f"starting over in {cfg.data_dir}: removed {', '.join(removed)} (resume: false)")
+        self._processed_pub.publish(int32_message(processed))
         self.context.on_shutdown(self._stopping.set)
         self._thread = threading.Thread(target=self._training_loop, name="training", daemon=True)
         self._thread.start()
@@ -189,8 +198,9 @@ class ModelLearnerNode(Node):
             + (f", and every {cfg.train_every_transitions} transitions" if cfg.train_every_transitions else ""))
 
     # -- persistence (data_dir) -------------------------------------------------------------
-    def _resume(self) -> None:
-        """Take over what a previous run of this learner left in data_dir (after a crash, a restart)."""
+    def _resume(self) -> int:
+        """Take over what a previous run of this learner left in data_dir (after a crash, a restart);
+        returns the episodes processed so far (one fewer while a missed retrain is requested)."""
         try:
             loaded = self.archive.load_transitions()
         except ArchiveFormatError as exc:
@@ -199,7 +209,8 @@ class ModelLearnerNode(Node):
             obs, action, next_obs, episodes = loaded
             self.data.extend(obs, action, next_obs)
             self._episodes_ended = episodes
-            self._transitions_at_last_request = self._persisted = self.data.size
+            self._transitions_at_last_request = self.data.size
+            self._persisted = (self.data.size, episodes)
         data = self.archive.load_model_bytes()
         if data is not None:
             try:
@@ -210,8 +221,17 @@ class ModelLearnerNode(Node):
                 self.version = int(self.model.extra_metadata.get("version", 0))
                 self._model_pub.publish(bytes_message(data))
                 self.health.set("model_version", self.version)
+        trained_on = int(self.model.extra_metadata.get("episodes", 0)) if self.version else 0
+        missed = trained_on < self._episodes_ended and self.schedule.after_episode(self._episodes_ended,
+                                                                                    self.data.size)
         self.get_logger().info(f"resumed from {self.config.data_dir}: {self.data.size} transitions, "
-                               f"{self._episodes_ended} episode(s), model version {self.version}")
+                               f"{self._episodes_ended} episode(s), model version {self.version}"
+                               + (f"; retraining after episode {self._episodes_ended} first" if missed else ""))
+        if not missed:
+            return self._episodes_ended
+        with self._lock:
+            self._request_training_locked(self._episodes_ended)
+        return self._episodes_ended - 1
 
     def _persist_loop(self) -> None:
         while not self._stopping.wait(self.config.persist_period):
@@ -219,7 +239,7 @@ class ModelLearnerNode(Node):
 
     def _persist(self) -> None:
         with self._lock:
-            if self.data.size == self._persisted:
+            if (self.data.size, self._episodes_ended) == self._persisted:
                 return
             obs, action, next_obs = self.data.arrays()
             episodes = self._episodes_ended
@@ -230,8 +250,8 @@ class ModelLearnerNode(Node):
             self.health.log_throttled("persist", f"cannot save transitions to {self.config.data_dir}: {exc}",
                                       "error")
             return
-        self._persisted = obs.shape[0]
-        self.health.set("persisted_transitions", self._persisted)
+        self._persisted = (obs.shape[0], episodes)
+        self.health.set("persisted_transitions", obs.shape[0])
 
     # -- inputs ---------------------------------------------------------------------------
     def _on_state(self, message: Any) -> None:
@@ -340,7 +360,7 @@ class ModelLearnerNode(Node):
         data = encode_model(self.model, version=self.version, task=self.spec.name, episodes=done_episodes,
                             transitions=obs.shape[0], metrics=metrics)
         self._model_pub.publish(bytes_message(data))
-        if self.config.model_path:
+        if self.config.model_path and not self._model_path_is_archived():
             os.makedirs(os.path.dirname(self.config.model_path) or ".", exist_ok=True)
             atomic_write(self.config.model_path, data)
         if self.archive is not None:
@@ -355,6 +375,11 @@ class ModelLearnerNode(Node):
         self.health.count("trainings")
         self.get_logger().info(f"model version {self.version}: {obs.shape[0]} transitions, {report.epochs} epochs "
                                f"in {report.seconds:.2f} s, holdout mse {holdout:.4g}, {len(data)} bytes")
+
+    def _model_path_is_archived(self) -> bool:
+        # sim.launch.yaml keeps the archive in the run directory: its model.npz is model_path.
+        return self.archive is not None and os.path.abspath(self.config.model_path) == os.path.abspath(
+            self.archive.folder / MODEL_FILE)
 
     def _publish_diagnostics(self) -> None:
         with self._lock:

@@ -146,7 +146,12 @@ class SimBridgeConfig(JointSensorConfig):
     output_dir: str = param("", "After the last episode write the run directory here, as mbrl-ros train "
                             "does: progress.csv, learning_curve.png, params.yaml, summary.json "
                             "(model_learner writes model.npz) "
-                            "(empty: write nothing).")
+                            "(empty: write nothing); progress.csv is rewritten after every episode and "
+                            "params.yaml at the start, replacing those of an earlier run unless resume.")
+    resume: bool = param(False, "Continue the run in output_dir (mbrl_ros.learning.run_directory): its "
+                         "progress.csv rows and episode numbering, from the episodes model_learner's "
+                         "transitions.npz there has ended, up to learning.episodes; refused (exit code 2) "
+                         "without a run there or with another task/model configuration.")
     command_timeout_periods: float = param(1.0, "Realtime: a step applies the task's safe action when the "
                                            "last valid command arrived more than this many control periods "
                                            "ago (the safe action then acts within this + 1 periods of it); "
@@ -182,6 +187,7 @@ class SimBridgeNode(Node):
         self._returns: list[float] = []
         self._episode_rows: list[dict] = []
         self._recorder = RunRecorder(self, self.learning.episodes, spec.episode_length)
+        self._first_episode, self._steps_before, self._missed_before = self._start_run_directory()
 
         # Commands wait in an inbox that the simulation thread drains.
         self._cv = threading.Condition()
@@ -277,7 +283,7 @@ class SimBridgeNode(Node):
     def _run(self) -> None:
         try:
             self._wait_for_peers()
-            for episode in range(self.learning.episodes):
+            for episode in range(self._first_episode, self.learning.episodes):
                 if self._stopping.is_set():
                     break
                 if episode > 0 and self.config.realtime:
@@ -302,6 +308,36 @@ class SimBridgeNode(Node):
         finally:
             if not self._stopping.is_set():
                 rclpy_api.try_shutdown(context=self.context)
+
+    def _start_run_directory(self) -> tuple[int, int, int]:
+        """Resume the run in output_dir (or replace an earlier one); returns the first episode and the
+        environment steps and missed steps before it."""
+        from mbrl_ros.learning.report import write_params_yaml
+        from mbrl_ros.learning.run_directory import RunDirectoryError, check_resumable, clear_reports, load_resume_point
+
+        out = self.config.output_dir
+        values = self._recorder.run_parameters(self.config.task) if out else {}
+        if self.config.resume:
+            if not out:
+                raise RunDirectoryError("resume: true needs an output_dir (the run directory to continue)")
+            spec = self.task.spec
+            point = load_resume_point(out, spec.obs_dim, spec.act_dim)
+            check_resumable(out, point.params, values)
+            self._episode_rows = [dict(row) for row in point.rows]
+            self._returns = [float(row["episode_return"]) for row in point.rows]
+            last = point.rows[-1] if point.rows else {}
+            self.get_logger().info(f"resuming {out}: {point.episodes} episode(s) done, "
+                                   f"{point.obs.shape[0]} transitions")
+            first = (point.episodes, point.env_steps, int(last.get("missed_steps_total") or 0))
+        else:
+            first = (0, 0, 0)
+            removed = clear_reports(out) if out else []
+            if removed:
+                self.get_logger().info(f"replacing the run in {out} ({', '.join(removed)}); resume:=true "
+                                       "continues one instead")
+        if out:
+            write_params_yaml(out, values)
+        return first
 
     def _write_outputs(self) -> None:
         if not self.config.output_dir or not self._episode_rows:
@@ -420,10 +456,14 @@ class SimBridgeNode(Node):
         self._returns.append(total)
         self._episode_rows.append({
             **recorder.episode_row(episode, "random" if episode < self.learning.seed_episodes else "mpc",
-                                   int(self.health.get("steps")), total, time.perf_counter() - started,
-                                   start_obs=start_obs),
-            "missed_steps_total": int(self.health.get("missed_steps")),
+                                   self._steps_before + int(self.health.get("steps")), total,
+                                   time.perf_counter() - started, start_obs=start_obs),
+            "missed_steps_total": self._missed_before + int(self.health.get("missed_steps")),
             **{f"physics.{k}": v for k, v in physics.items()}})
+        if self.config.output_dir:  # before the episode's end goes out: the learner's count never leads
+            from mbrl_ros.learning.report import write_progress_csv
+
+            write_progress_csv(recorder.rows(self._episode_rows), self.config.output_dir)
         self.health.count("episodes")
         self.health.set("last_return", total)
         self._return_pub.publish(float64_message(total))
