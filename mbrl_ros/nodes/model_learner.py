@@ -27,6 +27,12 @@ carried-over model instead of a fresh one: refused with exit code 2 if it is for
 retrains then happen after every episode (no seed episodes) and fine-tune it on this robot's
 data only, keeping its normalization (the rule of :mod:`mbrl_ros.learning.initial_model`).
 
+``data_dir`` keeps the transitions, the newest model and ``training.csv``
+(:mod:`mbrl_ros.learning.archive`); with ``resume`` (the default) a restarted learner takes them
+over, episode count included, and first makes up a retrain its last episode did not get (the last
+of a smaller ``learning.episodes``); ``resume: false`` removes them and starts over.
+sim.launch.yaml keeps them in its run directory (``resume:=true`` continues a run).
+
 Publishes ``~/processed_episodes`` (std_msgs/Int32, latched): the episodes whose end it has
 handled, training included; a lockstep ``sim_bridge`` waits on it so that training never
 overlaps an episode, as in the in-process loop.

@@ -44,7 +44,10 @@ friction, actuator gains, delays and sensor noise every episode from
 
 Simulated time keeps growing across episodes and jumps by ``reset_gap`` at every reset, so
 downstream nodes see a reset as a gap in the stamps (no transition is learned across it).
-After ``learning.episodes`` episodes the node exits with code 0.
+After ``learning.episodes`` episodes the node exits with code 0. With ``output_dir`` it writes
+``params.yaml`` at the start and ``progress.csv`` after every episode (before the episode's end goes
+out); ``resume`` continues the run there, numbering episodes on from the episodes model_learner's
+``transitions.npz`` has committed (:mod:`mbrl_ros.learning.run_directory`).
 
 Scheduling: the simulation thread is the command watchdog (realtime: a step without a new
 command holds the last one and counts a miss; lockstep: ``step_timeout``); ``main`` runs the
