@@ -66,6 +66,7 @@ import dataclasses
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -130,7 +131,8 @@ class PlannerNodeConfig:
                                     "three joint positions.")
     path_frame: str = param("world", "frame_id of ~/plan.")
     initial_model: str = param("", "Plan with this model.npz (mbrl-ros train, train-from-bag) from the start "
-                               "until the learner sends one; empty: explore until then.")
+                               "until the learner sends one (with planning_process too: the child plans "
+                               "with it); empty: explore until then.")
     model_probe_sequences: int = param(16, "Random action sequences rolled out to check a new model.",
                                        low=1, high=100000)
     diagnostics_period: float = param(1.0, "Seconds between two /diagnostics messages.", low=0.01, high=3600.0)
@@ -170,8 +172,6 @@ class PlannerNode(CommandNodeMixin, Node):
         if cfg.planning_process and cfg.trigger != "state_async":
             raise ConfigError(f"planning_process needs trigger state_async (each state answered from the newest "
                               f"plan); trigger {cfg.trigger} waits for plans in this process")
-        if cfg.planning_process and cfg.initial_model:
-            raise ConfigError("planning_process does not take initial_model yet; publish it on the model topic")
         self._process = None
         # With the optimizer in a child process, this process only answers states: it runs on the
         # control path's real-time priority (the child drops to normal scheduling).
@@ -198,7 +198,12 @@ class PlannerNode(CommandNodeMixin, Node):
         self.planner = self._new_planner(planner_config)
         self.model = None
         self.model_version = -1
-        if cfg.initial_model:
+        if cfg.initial_model and self._process is not None:
+            carried = load_initial_model(cfg.initial_model, spec, device=self._device)  # checked here
+            self._process.submit_model(Path(cfg.initial_model).read_bytes())  # planned with there
+            self.model_version = max(model_version(carried), 0)
+            self.health.set("model_version", self.model_version)
+        elif cfg.initial_model:
             carried = load_initial_model(cfg.initial_model, spec, device=self._device)
             self.model = for_planning(carried, self._backend, device=self._device, threads=self.learning.threads)
             if isinstance(self.model, TrainableOnnxEnsemble):

@@ -205,7 +205,8 @@ def _worker(setup: PlanningSetup, states, models, slot_name: str) -> None:
     task = make_task(setup.task, setup.task_config or None)
     spec = task.spec
     horizon = int(setup.learning.get("horizon", 20))
-    objective = TrajectoryObjective(None, task.reward, generator=torch.Generator().manual_seed(setup.seed))
+    objective = TrajectoryObjective(None, task.reward, generator=torch.Generator().manual_seed(setup.seed),
+                                    termination_fn=task.termination_fn)  # as the node's own objective
     planner = make_planner(setup.planner, setup.planner_config, action_low=spec.action_low,
                            action_high=spec.action_high, horizon=horizon, objective=objective, seed=setup.seed,
                            nominal_action=spec.nominal_action)

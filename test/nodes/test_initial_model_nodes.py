@@ -46,6 +46,31 @@ def test_planner_plans_with_the_preloaded_model_before_any_model_arrives(graph, 
     np.testing.assert_allclose(action, np.clip(expected, -3.0, 3.0), rtol=1e-6, atol=1e-7)
 
 
+def test_planning_process_plans_with_the_preloaded_model_before_any_model_arrives(graph, wait_for, trained_model,
+                                                                                  tmp_path):
+    spec = make_task("pendulum_swingup").spec
+    path = trained_model(spec, seed=5).save(tmp_path / "sim_model.npz", {"task": spec.name, "version": 2})
+    node = graph.start(PlannerNode, **{**PLANNER, "trigger": "state_async", "planning_process": True,
+                                       "initial_model": str(path)})
+    try:
+        commands = graph.collect("std_msgs/msg/Float64MultiArray", "/effort_controller/commands")
+        states = graph.publisher("sensor_msgs/msg/JointState", "/mbrl/state")
+        wait_for(lambda: states.get_subscription_count() > 0, what="the planner's state subscription")
+        assert node.model_version == 2 and node.model is None  # the child plans, this process answers
+        stamps = iter(range(1_000_000_000, 10 ** 13, 50_000_000))
+
+        def planned():
+            count = len(commands)
+            states.publish(joint_state_message(next(stamps), ["hinge"], [0.3], [-0.1]))
+            wait_for(lambda: len(commands) > count, what="a command")
+            return node.health.get("commands.plan") >= 1
+
+        wait_for(planned, timeout=180.0, what="a command planned on the carried model (the child imports torch)")
+        assert node.health.get("models_swapped") in (None, 0)  # no model ever came on the topic
+    finally:
+        node.stop()
+
+
 SMALL = {"task": "pendulum_swingup", "learning.max_train_epochs": 20, "settle_time": 0.0,
          "learning.seed_episodes": 3}
 
