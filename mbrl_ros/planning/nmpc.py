@@ -60,6 +60,7 @@ import torch
 from mbrl_ros.config import param
 from mbrl_ros.planning.base import PLANNERS, Planner, make_planner
 from mbrl_ros.planning.casadi_compile import CompileError, compiled_nlpsol, find_compiler
+from mbrl_ros.tasks.costs import weighted_sum
 from mbrl_ros.planning.casadi_models import (CasadiDynamics, DistilledEnsembleMean, DistillReport, casadi_dynamics,
                                              parameter_count, torch_ensemble_of, weights_fingerprint)
 
@@ -166,15 +167,8 @@ def casadi_reward_of(reward_fn) -> CasadiReward:
         name = getattr(getattr(task, "spec", None), "name", type(task).__name__)
 
         def reward(obs, action, next_obs):
-            terms = task.casadi_cost_terms(obs, action, next_obs)
-            missing = set(weights) - set(terms)
-            if missing:
-                raise KeyError(f"{name}: weights given for unknown cost terms {sorted(missing)}")
-            total = 0
-            for term, weight in weights.items():
-                if weight != 0.0:
-                    total = total + weight * terms[term]
-            return -total
+            total = weighted_sum(task.casadi_cost_terms(obs, action, next_obs), weights, name)
+            return 0.0 if total is None else -total
 
         return reward
     raise UnsupportedRewardError(

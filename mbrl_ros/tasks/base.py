@@ -13,6 +13,9 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
+from mbrl_ros.tasks.costs import CASADI, TORCH, CostTerm, evaluate, weighted_sum, weighted_terms, with_weights
+from mbrl_ros.tasks.layout import ObsLayout
+
 
 @dataclasses.dataclass(frozen=True)
 class TaskSpec:
@@ -29,6 +32,8 @@ class TaskSpec:
         nominal_action: the action to expect when nothing happens (a quadrotor's hover thrust),
             same length as ``action_names`` and inside the bounds; planners start and extend their
             plans with it and exploration centres on it. ``None``: the middle of the bounds.
+        observation_groups: ``(name, member names)`` pairs naming runs of adjacent observation
+            entries (a quadrotor's ``position``: ``x, y, z``); see :attr:`layout`.
     """
 
     name: str
@@ -40,6 +45,7 @@ class TaskSpec:
     episode_length: int
     angle_indices: tuple[int, ...] = ()
     nominal_action: tuple[float, ...] | None = None
+    observation_groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def __post_init__(self):
         if len(self.action_low) != len(self.action_names) or len(self.action_high) != len(self.action_names):
@@ -57,6 +63,15 @@ class TaskSpec:
             if any(not lo <= v <= hi for v, lo, hi in zip(self.nominal_action, self.action_low, self.action_high)):
                 raise ValueError(f"{self.name}: nominal_action {self.nominal_action} must lie within the "
                                  f"action bounds {self.action_low} .. {self.action_high}")
+        try:
+            self.layout
+        except ValueError as exc:
+            raise ValueError(f"{self.name}: {exc}") from exc
+
+    @property
+    def layout(self) -> ObsLayout:
+        """Observation entries and groups by name: ``obs[..., spec.layout["theta"]]``."""
+        return ObsLayout(self.observation_names, self.observation_groups)
 
     @property
     def obs_dim(self) -> int:
@@ -87,8 +102,10 @@ class TaskSpec:
 class Task(abc.ABC):
     """An episodic control task with a Gymnasium-style step API.
 
-    Subclasses implement :meth:`reset`, :meth:`step` and :meth:`cost_terms`.
-    The batched :meth:`reward` is what planners optimize; :meth:`step` must
+    Subclasses implement :meth:`reset` and :meth:`step`, and declare their cost as
+    :attr:`costs` (a list of :class:`~mbrl_ros.tasks.costs.CostTerm`, which gives
+    :meth:`cost_terms` in torch and :meth:`casadi_cost_terms` in CasADi from one formula each)
+    or override :meth:`cost_terms`. The batched :meth:`reward` is what planners optimize; :meth:`step` must
     return exactly ``reward(obs, action, next_obs)`` for the transition it made,
     so a planner with a perfect model optimizes the true return.
     """
@@ -101,8 +118,16 @@ class Task(abc.ABC):
     #: value), value targets stop bootstrapping there, and simulated tasks report it as ``terminated``.
     termination_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
+    #: Declared cost terms with their default weights (class attribute); an instance holds them with
+    #: its configured weights. Empty: the subclass overrides :meth:`cost_terms`.
+    costs: tuple[CostTerm, ...] = ()
+
     def __init__(self, cost_weights: Mapping[str, float]):
-        self._cost_weights = {name: float(w) for name, w in cost_weights.items()}
+        if type(self).costs:
+            self.costs = with_weights(type(self).costs, cost_weights, getattr(self, "name", type(self).__name__))
+            self._cost_weights = {term.name: term.effective_weight for term in self.costs}
+        else:
+            self._cost_weights = {name: float(w) for name, w in cost_weights.items()}
 
     # -- episode API ----------------------------------------------------
     @abc.abstractmethod
@@ -120,28 +145,40 @@ class Task(abc.ABC):
         """Release resources (viewers, files)."""
 
     # -- reward ---------------------------------------------------------
-    @abc.abstractmethod
     def cost_terms(self, obs: torch.Tensor, action: torch.Tensor,
                    next_obs: torch.Tensor) -> dict[str, torch.Tensor]:
         """Unweighted named costs, each of shape ``(...)`` for inputs ``(..., O)``, ``(..., A)``."""
+        if not self.costs:
+            raise NotImplementedError(f"{type(self).__name__}: declare `costs` or override cost_terms()")
+        return evaluate(self.costs, TORCH, self, self.spec.layout, obs, action, next_obs)
+
+    def casadi_cost_terms(self, obs, action, next_obs) -> dict:
+        """:meth:`cost_terms` of one transition in CasADi: ``(O, 1)``, ``(A, 1)``, ``(O, 1)`` -> scalars.
+
+        Terms without a CasADi form are left out when their weight is 0.
+
+        Raises:
+            UnsupportedCostError: a weighted term has no CasADi form, or no terms are declared.
+        """
+        from mbrl_ros.tasks.costs import UnsupportedCostError
+
+        if not self.costs:
+            raise UnsupportedCostError(f"{self.spec.name}: its cost has no CasADi form (no declared `costs`)")
+        return evaluate(self.costs, CASADI, self, self.spec.layout, obs, action, next_obs)
 
     @property
     def cost_weights(self) -> dict[str, float]:
         """Weight per cost term (a weight of 0 disables the term)."""
         return dict(self._cost_weights)
 
+    def weighted_cost_terms(self, obs: torch.Tensor, action: torch.Tensor,
+                            next_obs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``w_i * cost_i`` ``(...)`` per term with a non-zero weight; ``reward`` is minus their sum."""
+        return weighted_terms(self.cost_terms(obs, action, next_obs), self._cost_weights, self.spec.name)
+
     def reward(self, obs: torch.Tensor, action: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
         """Batched reward ``-sum_i w_i * cost_i``: shape ``(...)`` for ``(..., O)`` inputs."""
-        terms = self.cost_terms(obs, action, next_obs)
-        missing = set(self._cost_weights) - set(terms)
-        if missing:
-            raise KeyError(f"{self.spec.name}: weights given for unknown cost terms {sorted(missing)}")
-        total = None
-        for name, weight in self._cost_weights.items():
-            if weight == 0.0:
-                continue
-            term = weight * terms[name]
-            total = term if total is None else total + term
+        total = weighted_sum(self.cost_terms(obs, action, next_obs), self._cost_weights, self.spec.name)
         if total is None:
             return torch.zeros(obs.shape[:-1], dtype=obs.dtype, device=obs.device)
         return -total

@@ -17,7 +17,22 @@ import numpy as np
 import torch
 
 from mbrl_ros.config import param
+from mbrl_ros.tasks.costs import TORCH, CostTerm, Transition, normalized_action
 from mbrl_ros.tasks.physics import MujocoTask, MujocoTaskConfig, set_joint_damping
+
+
+def pole_tip(ops, length: float, x, theta) -> tuple:
+    """Pole tip ``(x, z)`` in m for cart position ``x`` (m) and pole angle ``theta`` (rad, 0 hanging);
+    z relative to the hinge height. Any backend of :mod:`mbrl_ros.tasks.costs`."""
+    return x + length * ops.sin(theta), -length * ops.cos(theta)
+
+
+def tip_distance(t: Transition):
+    """``-exp(-d^2 / sigma^2)``, ``d`` the tip's distance to the upright tip above x = 0 (PETS)."""
+    length = t.task.pole_length
+    tip_x, tip_z = pole_tip(t.ops, length, t.next["x"], t.next["theta"])
+    d2 = tip_x ** 2 + (tip_z - length) ** 2
+    return -t.ops.exp(-d2 / t.task.config.tip_sigma ** 2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +62,7 @@ class CartpoleSwingupTask(MujocoTask):
     name = "cartpole_swingup"
     mjcf_file = "cartpole.xml"
     Config = CartpoleSwingupConfig
-    default_cost_weights = {"tip_distance": 1.0, "action": 0.01}
+    costs = (CostTerm("tip_distance", tip_distance, 1.0), CostTerm("action", normalized_action, 0.01))
     observation_names = ("x", "theta", "x_dot", "theta_dot")
     angle_indices = (1,)
 
@@ -71,28 +86,6 @@ class CartpoleSwingupTask(MujocoTask):
 
     def tip_position(self, obs: torch.Tensor) -> torch.Tensor:
         """Pole tip ``(..., 2)`` as (x, z) in m; z relative to the hinge height."""
-        x, theta = obs[..., 0], obs[..., 1]
-        length = self.pole_length
-        return torch.stack([x + length * torch.sin(theta), -length * torch.cos(theta)], dim=-1)
-
-    def cost_terms(self, obs: torch.Tensor, action: torch.Tensor,
-                   next_obs: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Costs of reaching ``next_obs`` with ``action``; shapes ``(...)``."""
-        upright = torch.tensor([0.0, self.pole_length], dtype=next_obs.dtype, device=next_obs.device)
-        d2 = ((self.tip_position(next_obs) - upright) ** 2).sum(-1)
-        return {
-            "tip_distance": -torch.exp(-d2 / self.config.tip_sigma ** 2),
-            "action": self._normalized_action_cost(action),
-        }
-
-    def casadi_cost_terms(self, obs, action, next_obs) -> dict:
-        """:meth:`cost_terms` of one transition in CasADi: ``(O, 1)``, ``(A, 1)``, ``(O, 1)`` -> scalars."""
-        import casadi  # only gradient-based planners need it
-
-        x, theta = next_obs[0], next_obs[1]
-        length = self.pole_length
-        d2 = (x + length * casadi.sin(theta)) ** 2 + (-length * casadi.cos(theta) - length) ** 2
-        return {
-            "tip_distance": -casadi.exp(-d2 / self.config.tip_sigma ** 2),
-            "action": casadi.sumsqr(action / casadi.DM(np.asarray(self._action_scale, dtype=float))),
-        }
+        layout = self.spec.layout
+        return torch.stack(pole_tip(TORCH, self.pole_length, obs[..., layout["x"]], obs[..., layout["theta"]]),
+                           dim=-1)

@@ -16,7 +16,26 @@ import numpy as np
 import torch
 
 from mbrl_ros.config import param
+from mbrl_ros.tasks.costs import TORCH, CostTerm, Transition, normalized_action
 from mbrl_ros.tasks.physics import MujocoTask, MujocoTaskConfig, set_joint_damping
+
+
+def pendulum_tip(ops, length: float, theta) -> tuple:
+    """Tip ``(x, z)`` in m relative to the pivot for angle ``theta`` (rad, 0 hanging down)."""
+    return length * ops.sin(theta), -length * ops.cos(theta)
+
+
+def tip_distance(t: Transition):
+    """``-exp(-d^2 / sigma^2)``, ``d`` the tip's distance to the upright tip in m."""
+    length = t.task.length
+    tip_x, tip_z = pendulum_tip(t.ops, length, t.next["theta"])
+    d2 = tip_x ** 2 + (tip_z - length) ** 2
+    return -t.ops.exp(-d2 / t.task.config.tip_sigma ** 2)
+
+
+def angular_speed(t: Transition):
+    """``theta_dot^2`` in rad^2/s^2."""
+    return t.next["theta_dot"] ** 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +67,8 @@ class PendulumSwingupTask(MujocoTask):
     name = "pendulum_swingup"
     mjcf_file = "pendulum.xml"
     Config = PendulumSwingupConfig
-    default_cost_weights = {"tip_distance": 1.0, "action": 0.01, "velocity": 0.0}
+    costs = (CostTerm("tip_distance", tip_distance, 1.0), CostTerm("action", normalized_action, 0.01),
+             CostTerm("velocity", angular_speed, 0.0))
     observation_names = ("theta", "theta_dot")
     angle_indices = (0,)
 
@@ -69,29 +89,4 @@ class PendulumSwingupTask(MujocoTask):
 
     def tip_position(self, obs: torch.Tensor) -> torch.Tensor:
         """Tip position ``(..., 2)`` as (x, z) in m relative to the pivot."""
-        theta = obs[..., 0]
-        return torch.stack([self.length * torch.sin(theta), -self.length * torch.cos(theta)], dim=-1)
-
-    def cost_terms(self, obs: torch.Tensor, action: torch.Tensor,
-                   next_obs: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Costs of reaching ``next_obs`` with ``action``; shapes ``(...)``."""
-        upright = torch.tensor([0.0, self.length], dtype=next_obs.dtype, device=next_obs.device)
-        d2 = ((self.tip_position(next_obs) - upright) ** 2).sum(-1)
-        return {
-            "tip_distance": -torch.exp(-d2 / self.config.tip_sigma ** 2),
-            "action": self._normalized_action_cost(action),
-            "velocity": next_obs[..., 1] ** 2,
-        }
-
-    def casadi_cost_terms(self, obs, action, next_obs) -> dict:
-        """:meth:`cost_terms` of one transition in CasADi: ``(O, 1)``, ``(A, 1)``, ``(O, 1)`` -> scalars."""
-        import casadi  # only gradient-based planners need it
-
-        theta = next_obs[0]
-        length = self.length
-        d2 = (length * casadi.sin(theta)) ** 2 + (-length * casadi.cos(theta) - length) ** 2
-        return {
-            "tip_distance": -casadi.exp(-d2 / self.config.tip_sigma ** 2),
-            "action": casadi.sumsqr(action / casadi.DM(np.asarray(self._action_scale, dtype=float))),
-            "velocity": next_obs[1] ** 2,
-        }
+        return torch.stack(pendulum_tip(TORCH, self.length, obs[..., self.spec.layout["theta"]]), dim=-1)

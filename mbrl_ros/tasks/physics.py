@@ -301,8 +301,8 @@ class MujocoTaskConfig:
 class MujocoTask(SimulatedTask):
     """A :class:`SimulatedTask` on :class:`MujocoPhysics` with observation ``[qpos, qvel, extra]``.
 
-    Subclasses set the class attributes and implement :meth:`_reset_physics`
-    and :meth:`cost_terms`. ``extra`` (shape ``(E,)``, default empty) holds
+    Subclasses set the class attributes (among them :attr:`costs`, their cost terms) and
+    implement :meth:`_reset_physics`. ``extra`` (shape ``(E,)``, default empty) holds
     per-episode constants that the dynamics do not change (a target), carried
     unchanged through :meth:`rollout`.
 
@@ -314,10 +314,15 @@ class MujocoTask(SimulatedTask):
     name: str = ""
     mjcf_file: str = ""
     Config: type[MujocoTaskConfig] = MujocoTaskConfig
-    #: Default weight per cost term; also the full list of term names.
-    default_cost_weights: Mapping[str, float] = {}
     observation_names: tuple[str, ...] = ()
+    #: ``(group, member names)`` runs of adjacent observation entries (see ``TaskSpec.layout``).
+    observation_groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
     angle_indices: tuple[int, ...] = ()
+
+    @classmethod
+    def default_cost_weights(cls) -> dict[str, float]:
+        """Default weight per declared cost term; also the full list of term names."""
+        return {term.name: term.weight for term in cls.costs}
 
     def __init__(self, config: MujocoTaskConfig | Mapping[str, Any] | None = None):
         if config is None or isinstance(config, Mapping):
@@ -325,11 +330,12 @@ class MujocoTask(SimulatedTask):
         elif not isinstance(config, self.Config):
             raise TypeError(f"{self.name}: config must be a {self.Config.__name__} or a mapping, "
                             f"got {type(config).__name__}")
-        unknown = sorted(set(config.cost_weights) - set(self.default_cost_weights))
+        defaults = self.default_cost_weights()
+        unknown = sorted(set(config.cost_weights) - set(defaults))
         if unknown:
             raise ConfigError(f"{self.name}: unknown cost term(s) {unknown} in cost_weights; "
-                              f"terms: {sorted(self.default_cost_weights)}")
-        super().__init__({**self.default_cost_weights, **config.cost_weights})
+                              f"terms: {sorted(defaults)}")
+        super().__init__({**defaults, **config.cost_weights})
         self.config = config
 
         frame_skip = round(config.control_period / config.timestep)
@@ -357,6 +363,7 @@ class MujocoTask(SimulatedTask):
             control_period=frame_skip * config.timestep,
             episode_length=config.episode_length,
             angle_indices=tuple(self.angle_indices),
+            observation_groups=tuple(self.observation_groups),
         )
         self._action_scale = np.maximum(np.abs(low), np.abs(high))
         self._rng = np.random.default_rng()
@@ -522,9 +529,3 @@ class MujocoTask(SimulatedTask):
         out[..., nq:nq + nv] = qvel_t
         out[..., nq + nv:] = extra
         return self._canonicalize(out)
-
-    # -- helpers for cost terms ---------------------------------------
-    def _normalized_action_cost(self, action: torch.Tensor) -> torch.Tensor:
-        """``sum((a / a_max)^2)``: 1 at full effort on one actuator, whatever its units."""
-        scale = torch.as_tensor(self._action_scale, dtype=action.dtype, device=action.device)
-        return ((action / scale) ** 2).sum(-1)

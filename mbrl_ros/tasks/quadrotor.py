@@ -55,6 +55,7 @@ import numpy as np
 import torch
 
 from mbrl_ros.config import ConfigError, param
+from mbrl_ros.tasks.costs import TORCH, CostTerm, NamedObs, Transition, with_weights
 from mbrl_ros.tasks.physics import MujocoTask, MujocoTaskConfig
 
 ACTION_MODES = ("rotor_thrusts", "thrust_torques")
@@ -132,6 +133,36 @@ class QuadrotorWaypointsConfig(QuadrotorConfig):
             raise ConfigError("waypoint_range must have three entries (x, y, z)")
 
 
+def _position_error(t: Transition):
+    return t.ops.sumsq(t.next["position"] - t.task._target(t.ops, t.obs))  # noqa: SLF001 - the task's own
+
+
+def _speed(t: Transition):
+    return t.ops.sumsq(t.next["velocity"])
+
+
+def _tilt(t: Transition):
+    # 1 - R_zz: the body z axis's drop from vertical; dividing by |q|^2 keeps it right for
+    # the slightly non-unit quaternions a learned model predicts.
+    norm2 = t.ops.clip(t.ops.sumsq(t.next["quaternion"]), 1e-12, None)
+    return 2.0 * (t.next["qx"] ** 2 + t.next["qy"] ** 2) / norm2
+
+
+def _body_rates(t: Transition):
+    return t.ops.sumsq(t.next["angular_velocity"])
+
+
+def _thrust_effort(t: Transition):
+    task = t.task
+    thrusts = task._rotor_thrusts_of(t.ops, t.action)  # noqa: SLF001 - the task's own
+    return t.ops.sumsq((thrusts - task.hover_thrust) / task.max_rotor_thrust)
+
+
+_COSTS = with_weights((CostTerm("position", _position_error), CostTerm("velocity", _speed),
+                       CostTerm("attitude", _tilt), CostTerm("angular_velocity", _body_rates),
+                       CostTerm("action", _thrust_effort)), _DEFAULT_WEIGHTS, "quadrotor")
+
+
 def quat_from_euler(roll: float, pitch: float, yaw: float) -> np.ndarray:
     """Unit quaternion ``(w, x, y, z)`` of the rotation ``Rz(yaw) Ry(pitch) Rx(roll)`` (rad)."""
     cr, sr = np.cos(roll / 2), np.sin(roll / 2)
@@ -149,8 +180,10 @@ class QuadrotorTask(MujocoTask):
 
     mjcf_file = "quadrotor.xml"
     Config = QuadrotorConfig
-    default_cost_weights = dict(_DEFAULT_WEIGHTS)
+    costs = _COSTS
     observation_names = ("x", "y", "z", "qw", "qx", "qy", "qz", "vx", "vy", "vz", "wx", "wy", "wz")
+    observation_groups = (("position", ("x", "y", "z")), ("quaternion", ("qw", "qx", "qy", "qz")),
+                          ("velocity", ("vx", "vy", "vz")), ("angular_velocity", ("wx", "wy", "wz")))
 
     def __init__(self, config=None):
         super().__init__(config)
@@ -229,15 +262,20 @@ class QuadrotorTask(MujocoTask):
             return action.copy()
         return np.clip(action @ self._unmixer.T, 0.0, self.max_rotor_thrust)
 
-    def _rotor_thrusts_torch(self, action: torch.Tensor) -> torch.Tensor:
+    def _rotor_thrusts_of(self, ops, action):
+        """Rotor thrusts (N) for actions in backend ``ops`` (see :mod:`mbrl_ros.tasks.costs`)."""
         if self.config.action_mode == "rotor_thrusts":
             return action
-        unmixer = torch.as_tensor(self._unmixer, dtype=action.dtype, device=action.device)
-        return (action @ unmixer.T).clamp(0.0, self.max_rotor_thrust)
+        return ops.clip(ops.matvec(self._unmixer, action), 0.0, self.max_rotor_thrust)
 
     # -- observation -----------------------------------------------------
     def target(self, obs: torch.Tensor) -> torch.Tensor:
         """Target position ``(..., 3)`` in m for observations ``(..., O)``."""
+        return torch.broadcast_to(self._target(TORCH, NamedObs(obs, self.spec.layout, TORCH)),
+                                  (*obs.shape[:-1], 3))
+
+    def _target(self, ops, obs: NamedObs):
+        """Target position in m for named observations in backend ``ops`` (may broadcast)."""
         raise NotImplementedError
 
     # -- reset -------------------------------------------------------------
@@ -275,25 +313,6 @@ class QuadrotorTask(MujocoTask):
             terminated = terminated or info["crashed"]
         return next_obs, reward, terminated, truncated, info
 
-    # -- costs -------------------------------------------------------------
-    def cost_terms(self, obs: torch.Tensor, action: torch.Tensor,
-                   next_obs: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Costs of reaching ``next_obs`` with ``action``; shapes ``(...)``."""
-        position, quat = next_obs[..., 0:3], next_obs[..., _QUAT]
-        velocity, rates = next_obs[..., 7:10], next_obs[..., 10:13]
-        # 1 - R_zz: the body z axis's drop from vertical; dividing by |q|^2 keeps it right for
-        # the slightly non-unit quaternions a learned model predicts.
-        norm2 = (quat ** 2).sum(-1).clamp_min(1e-12)
-        tilt = 2.0 * (quat[..., 1] ** 2 + quat[..., 2] ** 2) / norm2
-        thrusts = self._rotor_thrusts_torch(action)
-        return {
-            "position": ((position - self.target(obs)) ** 2).sum(-1),
-            "velocity": (velocity ** 2).sum(-1),
-            "attitude": tilt,
-            "angular_velocity": (rates ** 2).sum(-1),
-            "action": (((thrusts - self.hover_thrust) / self.max_rotor_thrust) ** 2).sum(-1),
-        }
-
 
 def _canonical_quaternion(obs: np.ndarray) -> None:
     """Flip quaternions ``(..., 3:7)`` with ``qw < 0`` in place (``q`` and ``-q`` are one attitude)."""
@@ -309,10 +328,9 @@ class QuadrotorHoverTask(QuadrotorTask):
     def _sync_visuals(self) -> None:
         self.physics.set_mocap_pos("target", self.config.hover_point)
 
-    def target(self, obs: torch.Tensor) -> torch.Tensor:
-        """The hover point, broadcast to ``(..., 3)``."""
-        point = torch.tensor(self.config.hover_point, dtype=obs.dtype, device=obs.device)
-        return point.expand(*obs.shape[:-1], 3)
+    def _target(self, ops, obs: NamedObs):
+        """The hover point."""
+        return ops.constant(self.config.hover_point, obs.values)
 
 
 class QuadrotorWaypointsTask(QuadrotorTask):
@@ -320,8 +338,9 @@ class QuadrotorWaypointsTask(QuadrotorTask):
 
     name = "quadrotor_waypoints"
     Config = QuadrotorWaypointsConfig
-    default_cost_weights = dict(_WAYPOINT_WEIGHTS)
+    costs = with_weights(_COSTS, _WAYPOINT_WEIGHTS, "quadrotor_waypoints")
     observation_names = QuadrotorTask.observation_names + ("target_x", "target_y", "target_z")
+    observation_groups = QuadrotorTask.observation_groups + (("target", ("target_x", "target_y", "target_z")),)
 
     def __init__(self, config=None):
         self._waypoints = np.zeros((1, 3))
@@ -351,6 +370,6 @@ class QuadrotorWaypointsTask(QuadrotorTask):
         """This episode's waypoints ``(K, 3)`` in m, in order (a copy)."""
         return self._waypoints.copy()
 
-    def target(self, obs: torch.Tensor) -> torch.Tensor:
-        """The waypoint carried in the observation, ``(..., 3)``."""
-        return obs[..., 13:16]
+    def _target(self, ops, obs: NamedObs):
+        """The waypoint carried in the observation."""
+        return obs["target"]

@@ -323,6 +323,9 @@ class RandomizedTask(SimulatedTask):
     def cost_terms(self, obs: torch.Tensor, action: torch.Tensor, next_obs: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.inner.cost_terms(obs, action, next_obs)
 
+    def casadi_cost_terms(self, obs, action, next_obs) -> dict:
+        return self.inner.casadi_cost_terms(obs, action, next_obs)
+
     def reward(self, obs, action, next_obs):
         return self.inner.reward(obs, action, next_obs)
 

@@ -21,7 +21,23 @@ import numpy as np
 import torch
 
 from mbrl_ros.config import ConfigError, param
+from mbrl_ros.tasks.costs import TORCH, CostTerm, NamedObs, Transition, normalized_action
 from mbrl_ros.tasks.physics import MujocoTask, MujocoTaskConfig, set_joint_damping
+
+
+def fingertip(ops, link_lengths: tuple[float, float], obs: NamedObs):
+    """Fingertip (x, y) in m relative to the shoulder, as one vector of backend ``ops``."""
+    q1 = obs["q1"]
+    q12 = q1 + obs["q2"]
+    l1, l2 = link_lengths
+    return ops.stack([l1 * ops.cos(q1) + l2 * ops.cos(q12), l1 * ops.sin(q1) + l2 * ops.sin(q12)])
+
+
+def target_distance(t: Transition):
+    """Fingertip to target in m."""
+    offset = fingertip(t.ops, t.task.link_lengths, t.next) - t.next["target"]
+    # The tiny epsilon keeps the gradient finite at zero distance (changes the value by < 1e-6 m).
+    return t.ops.sqrt(t.ops.sumsq(offset) + 1e-12)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,8 +66,9 @@ class ReacherTask(MujocoTask):
     name = "reacher"
     mjcf_file = "reacher.xml"
     Config = ReacherConfig
-    default_cost_weights = {"distance": 1.0, "action": 0.01}
+    costs = (CostTerm("distance", target_distance, 1.0), CostTerm("action", normalized_action, 0.01))
     observation_names = ("q1", "q2", "q1_dot", "q2_dot", "target_x", "target_y")
+    observation_groups = (("target", ("target_x", "target_y")),)
     angle_indices = (0, 1)
 
     def __init__(self, config=None):
@@ -95,15 +112,4 @@ class ReacherTask(MujocoTask):
 
     def fingertip_position(self, obs: torch.Tensor) -> torch.Tensor:
         """Fingertip (x, y) in m relative to the shoulder, shape ``(..., 2)``."""
-        q1, q12 = obs[..., 0], obs[..., 0] + obs[..., 1]
-        l1, l2 = self.link_lengths
-        return torch.stack([l1 * torch.cos(q1) + l2 * torch.cos(q12),
-                            l1 * torch.sin(q1) + l2 * torch.sin(q12)], dim=-1)
-
-    def cost_terms(self, obs: torch.Tensor, action: torch.Tensor,
-                   next_obs: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Costs of reaching ``next_obs`` with ``action``; shapes ``(...)``."""
-        offset = self.fingertip_position(next_obs) - next_obs[..., 4:6]
-        # The tiny epsilon keeps the gradient finite at zero distance (changes the value by < 1e-6 m).
-        distance = torch.sqrt((offset ** 2).sum(-1) + 1e-12)
-        return {"distance": distance, "action": self._normalized_action_cost(action)}
+        return fingertip(TORCH, self.link_lengths, NamedObs(obs, self.spec.layout, TORCH))

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from mbrl_ros.config import param
+from mbrl_ros.tasks.costs import CostTerm, Transition, normalized_action
 from mbrl_ros.tasks.cartpole import CartpoleSwingupConfig, CartpoleSwingupTask
 from mbrl_ros.tasks.pendulum import PendulumSwingupConfig, PendulumSwingupTask
 
@@ -65,31 +66,35 @@ class PendulumSparseConfig(SparseSwingupFields, PendulumSwingupConfig):
         "margin)), action (sum (torque/torque_limit)^2).")
 
 
-class SparseRewardTask:
-    """What both sparse tasks share on top of their dense twin: cost weights and no CasADi form."""
-
-    default_cost_weights = {"upright": 1.0, "action": 0.0}
-
-    def casadi_cost_terms(self, obs, action, next_obs) -> dict:
-        raise NotImplementedError(f"{self.name}: a 0/1 reward has no gradient; use a sampling planner")
+def _upright_tolerance(t: Transition) -> torch.Tensor:
+    """``tolerance`` of the cosine of the pole's angle from upright (theta = +-pi is upright)."""
+    cos_up = -torch.cos(t.next["theta"])
+    lower = math.cos(math.radians(t.task.config.upright_angle))
+    return tolerance(cos_up, lower, 1.0, t.task.config.margin)
 
 
-class PendulumSparseTask(SparseRewardTask, PendulumSwingupTask):
+def pendulum_upright(t: Transition) -> torch.Tensor:
+    """``-tolerance(cos from upright)``: -1 near upright, else 0 (torch only: no gradient)."""
+    return -_upright_tolerance(t)
+
+
+def cartpole_upright(t: Transition) -> torch.Tensor:
+    """``-tolerance(cos from upright) * tolerance(x, +-centre_width)`` (torch only: no gradient)."""
+    width = t.task.config.centre_width
+    return -(_upright_tolerance(t) * tolerance(t.next["x"], -width, width))
+
+
+class PendulumSparseTask(PendulumSwingupTask):
     """Pendulum swing-up whose reward is 1 within ``upright_angle`` of upright, else 0."""
 
     name = "pendulum_sparse"
     Config = PendulumSparseConfig
+    costs = (CostTerm("upright", pendulum_upright, 1.0, casadi=False), CostTerm("action", normalized_action, 0.0))
+
     def _reset_physics(self, rng: np.random.Generator) -> None:
         noise, span = self.config.init_noise, self.config.start_angle_range
         theta = rng.uniform(-span, span) + rng.uniform(-noise, noise)
         self.physics.set_joint_state("hinge", [theta], [rng.uniform(-noise, noise)])
-
-    def cost_terms(self, obs: torch.Tensor, action: torch.Tensor,
-                   next_obs: torch.Tensor) -> dict[str, torch.Tensor]:
-        cos_up = -torch.cos(next_obs[..., 0])  # theta = +-pi is upright
-        lower = math.cos(math.radians(self.config.upright_angle))
-        return {"upright": -tolerance(cos_up, lower, 1.0, self.config.margin),
-                "action": self._normalized_action_cost(action)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,22 +109,16 @@ class CartpoleSparseConfig(SparseSwingupFields, CartpoleSwingupConfig):
                                 low=0.01, high=3.0)
 
 
-class CartpoleSparseTask(SparseRewardTask, CartpoleSwingupTask):
+class CartpoleSparseTask(CartpoleSwingupTask):
     """Cart-pole swing-up whose reward is 1 near upright with the cart centred, else 0."""
 
     name = "cartpole_sparse"
     Config = CartpoleSparseConfig
+    costs = (CostTerm("upright", cartpole_upright, 1.0, casadi=False), CostTerm("action", normalized_action, 0.0))
+
     def _reset_physics(self, rng: np.random.Generator) -> None:
         noise, span = self.config.init_noise, self.config.start_angle_range
         x, theta, x_dot, theta_dot = rng.uniform(-noise, noise, size=4)
         theta += rng.uniform(-span, span)
         self.physics.set_joint_state("slider", [x], [x_dot])
         self.physics.set_joint_state("hinge", [theta], [theta_dot])
-
-    def cost_terms(self, obs: torch.Tensor, action: torch.Tensor,
-                   next_obs: torch.Tensor) -> dict[str, torch.Tensor]:
-        cos_up = -torch.cos(next_obs[..., 1])
-        lower = math.cos(math.radians(self.config.upright_angle))
-        width = self.config.centre_width
-        upright = tolerance(cos_up, lower, 1.0, self.config.margin) * tolerance(next_obs[..., 0], -width, width)
-        return {"upright": -upright, "action": self._normalized_action_cost(action)}
