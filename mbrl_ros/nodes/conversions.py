@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -216,13 +216,31 @@ def float64_matrix_message(values: np.ndarray, labels: tuple[str, str] = ("rows"
     """``std_msgs/Float64MultiArray`` of a 2-D array, row-major, with its two layout dims."""
     values = np.asarray(values, dtype=np.float64)
     message = float64_array_message(values.ravel())
-    dims = []
-    for label, size, stride in ((labels[0], values.shape[0], values.size), (labels[1], values.shape[1], values.shape[1])):
-        dim = msg("std_msgs/msg/MultiArrayDimension")()
-        dim.label, dim.size, dim.stride = label, int(size), int(stride)
-        dims.append(dim)
-    message.layout.dim = dims
+    message.layout.dim = [_array_dim(labels[0], values.shape[0], values.size),
+                          _array_dim(labels[1], values.shape[1], values.shape[1])]
     return message
+
+
+def _array_dim(label: str, size: int, stride: int) -> Any:
+    dim = msg("std_msgs/msg/MultiArrayDimension")()
+    dim.label, dim.size, dim.stride = str(label), int(size), int(stride)
+    return dim
+
+
+def labelled_values_message(values: Mapping[str, float]) -> Any:
+    """``std_msgs/Float64MultiArray`` of named scalars: ``data[i]`` is the value whose name is
+    ``layout.dim[i].label`` (each dim has size 1 and stride 1), e.g. a planner's cost terms."""
+    message = float64_array_message(list(values.values()))
+    message.layout.dim = [_array_dim(label, 1, 1) for label in values]
+    return message
+
+
+def labelled_values(message: Any) -> dict[str, float]:
+    """The named scalars of :func:`labelled_values_message`."""
+    labels = [dim.label for dim in message.layout.dim]
+    if len(labels) != len(message.data):
+        raise ValueError(f"expected one layout dim per value, got {len(labels)} for {len(message.data)} values")
+    return {label: float(v) for label, v in zip(labels, message.data)}
 
 
 def float64_matrix(message: Any) -> np.ndarray:

@@ -74,7 +74,8 @@ import torch
 
 from mbrl_ros.config import ConfigError, param
 from mbrl_ros.nodes.command_node import CommandNodeMixin, median_p99
-from mbrl_ros.nodes.conversions import float64_matrix_message, message_bytes, path_message, seconds_to_ns
+from mbrl_ros.nodes.conversions import (float64_matrix_message, labelled_values_message, message_bytes,
+                                        path_message, seconds_to_ns)
 from mbrl_ros.nodes.diagnostics import NodeHealth
 from mbrl_ros.nodes.joint_layout import state_layout
 from mbrl_ros.learning.model_payload import ModelRejectedError, decode_model, model_version
@@ -194,7 +195,8 @@ class PlannerNode(CommandNodeMixin, Node):
         # The optimizer and its objective belong to the planning thread.
         self.objective = TrajectoryObjective(None, self.task.reward,
                                              generator=torch.Generator(device=self._device).manual_seed(cfg.seed),
-                                             termination_fn=self.task.termination_fn)
+                                             termination_fn=self.task.termination_fn,
+                                             term_costs_fn=self.task.weighted_cost_terms)
         self.planner = self._new_planner(planner_config)
         self.model = None
         self.model_version = -1
@@ -236,6 +238,8 @@ class PlannerNode(CommandNodeMixin, Node):
         self._path_pub = self.create_publisher(msg("nav_msgs/msg/Path"), "~/plan", 10) if cfg.publish_path else None
         self._spread_pub = (self.create_publisher(msg("std_msgs/msg/Float64MultiArray"), "~/plan_spread", 10)
                             if cfg.publish_path else None)
+        self._cost_terms_pub = (self.create_publisher(msg("std_msgs/msg/Float64MultiArray"), "~/cost_terms", 10)
+                                if cfg.publish_path else None)
         self._subscribe_state(inputs)  # the observation extra's subscription first
         self.create_subscription(msg("std_msgs/msg/UInt8MultiArray"), cfg.model_topic, self._on_model,
                                  qos_profile_latched, callback_group=models)
@@ -434,7 +438,7 @@ class PlannerNode(CommandNodeMixin, Node):
         if self.config.trigger != "state_async":  # there the state callback counts commands
             self.health.count("commands.plan")
         if self._path_pub is not None and actions.shape[0] == self.horizon:
-            self._publish_path(obs, actions, stamp_ns)
+            self._publish_prediction(obs, actions, stamp_ns)
 
     def _store_plan(self, actions: np.ndarray, stamp_ns: int) -> None:
         plan = TimedPlan(np.clip(actions, self._low, self._high), stamp_ns, self._period_ns)
@@ -445,10 +449,15 @@ class PlannerNode(CommandNodeMixin, Node):
         if self.config.trigger == "state":
             self._publish_command(plan.actions[0], tag_ns=stamp_ns)
 
-    def _publish_path(self, obs: np.ndarray, actions: np.ndarray, stamp_ns: int) -> None:
+    def _publish_prediction(self, obs: np.ndarray, actions: np.ndarray, stamp_ns: int) -> None:
+        """~/plan, ~/plan_spread and ~/cost_terms of the chosen plan, from one rollout of it."""
+        obs_t = torch.as_tensor(obs, dtype=torch.float32)
+        actions_t = torch.as_tensor(actions[None], dtype=torch.float32)
         with torch.no_grad():
-            trajectory = self.model.rollout(torch.as_tensor(obs, dtype=torch.float32),
-                                            torch.as_tensor(actions[None], dtype=torch.float32))
+            trajectory = self.model.rollout(obs_t, actions_t)
+        costs = self.objective.predicted_term_costs(obs_t, actions_t, trajectory)
+        if costs and all(np.isfinite(v) for v in costs.values()):
+            self._cost_terms_pub.publish(labelled_values_message(costs))
         mean = trajectory[0].mean(0).cpu().numpy()  # (H, O)
         points = np.zeros((mean.shape[0], 3))
         points[:, :len(self._path_indices)] = mean[:, self._path_indices]

@@ -24,6 +24,9 @@ from mbrl_ros.registry import Registry
 PLANNERS: Registry = Registry("planner")
 
 RewardFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+#: ``(obs (..., O), action (..., A), next_obs (..., O)) -> {term: w_i * cost_i (...)}`` whose values sum to
+#: minus the reward (``Task.weighted_cost_terms``).
+TermCostsFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], Mapping[str, torch.Tensor]]
 Objective = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 #: Return given to sequences whose prediction is not finite, so they are never chosen.
@@ -49,11 +52,14 @@ class TrajectoryObjective:
         termination_fn: batched ``(..., O), (..., A), (..., O) -> bool (...)`` (``Task.termination_fn``).
         terminal_value: batched value of the last predicted observations ``(..., O) -> (...)``.
         discount: per-step discount used with ``terminal_value`` (0 < discount <= 1).
+        term_costs_fn: the reward split into weighted cost terms (``Task.weighted_cost_terms``), for
+            :meth:`predicted_term_costs`; never used while optimizing.
     """
 
     def __init__(self, model: RolloutModel, reward_fn: RewardFn, generator: torch.Generator | None = None, *,
                  termination_fn: RewardFn | None = None,
-                 terminal_value: Callable[[torch.Tensor], torch.Tensor] | None = None, discount: float = 1.0):
+                 terminal_value: Callable[[torch.Tensor], torch.Tensor] | None = None, discount: float = 1.0,
+                 term_costs_fn: TermCostsFn | None = None):
         if not 0.0 < discount <= 1.0:
             raise ValueError(f"discount must be in (0, 1], got {discount}")
         self.model = model
@@ -62,6 +68,7 @@ class TrajectoryObjective:
         self.termination_fn = termination_fn
         self.terminal_value = terminal_value
         self.discount = float(discount)
+        self.term_costs_fn = term_costs_fn
         self.model_evaluations = 0  # transitions predicted so far (for throughput accounting)
 
     @torch.no_grad()
@@ -72,31 +79,78 @@ class TrajectoryObjective:
             self.model_evaluations += n * self.model.num_particles * horizon
         else:  # the fused path knows no termination or value: score the predicted trajectories here
             traj = self.model.rollout(obs, actions, generator=self.generator)  # (N, P, H, O)
-            particles = traj.shape[1]
-            self.model_evaluations += n * particles * horizon
-            start = obs.to(traj.dtype).reshape(1, 1, 1, -1).expand(n, particles, 1, -1)
-            before = torch.cat([start, traj[:, :, :-1]], dim=2)
-            acts = actions.to(traj.dtype).unsqueeze(1).expand(-1, particles, -1, -1)
-            returns = self._extended_returns(before, acts, traj)
+            self.model_evaluations += n * traj.shape[1] * horizon
+            returns = self._extended_returns(*self._transitions(obs, actions, traj))
         return torch.nan_to_num(returns, nan=INVALID_RETURN, posinf=INVALID_RETURN, neginf=INVALID_RETURN)
 
-    def _extended_returns(self, before: torch.Tensor, acts: torch.Tensor, traj: torch.Tensor) -> torch.Tensor:
-        """Returns ``(N,)`` with termination and/or the terminal value (see the class docstring)."""
-        rewards = self.reward_fn(before, acts, traj)  # (N, P, H)
+    @staticmethod
+    def _transitions(obs: torch.Tensor, actions: torch.Tensor,
+                     traj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(before, actions, after)`` ``(N, P, H, .)`` of predicted trajectories ``traj`` (N, P, H, O)."""
+        n, particles = traj.shape[:2]
+        start = obs.to(traj.dtype).reshape(1, 1, 1, -1).expand(n, particles, 1, -1)
+        before = torch.cat([start, traj[:, :, :-1]], dim=2)
+        acts = actions.to(traj.dtype).unsqueeze(1).expand(-1, particles, -1, -1)
+        return before, acts, traj
+
+    def _mask_and_discount(self, values: torch.Tensor, before: torch.Tensor, acts: torch.Tensor,
+                           traj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Per-step ``values`` ``(..., N, P, H)`` zeroed after a particle's first predicted termination
+        and discounted when there is a terminal value; also ``alive_after`` ``(N, P, H)`` (or None)."""
         alive_after = None
         if self.termination_fn is not None:
             done = self.termination_fn(before, acts, traj).to(torch.bool)
-            alive_after = torch.cumprod((~done).to(rewards.dtype), dim=-1)  # alive after step h
+            alive_after = torch.cumprod((~done).to(values.dtype), dim=-1)  # alive after step h
             alive_before = torch.cat([torch.ones_like(alive_after[..., :1]), alive_after[..., :-1]], dim=-1)
-            rewards = rewards * alive_before
+            values = values * alive_before
+        if self.terminal_value is not None:
+            horizon = values.shape[-1]
+            values = values * self.discount ** torch.arange(horizon, dtype=values.dtype, device=values.device)
+        return values, alive_after
+
+    def _extended_returns(self, before: torch.Tensor, acts: torch.Tensor, traj: torch.Tensor) -> torch.Tensor:
+        """Returns ``(N,)`` with termination and/or the terminal value (see the class docstring)."""
+        rewards, alive_after = self._mask_and_discount(self.reward_fn(before, acts, traj), before, acts, traj)
         if self.terminal_value is None:
             return rewards.sum(-1).mean(-1)
         horizon = rewards.shape[-1]
-        weights = self.discount ** torch.arange(horizon, dtype=rewards.dtype, device=rewards.device)
         value = self.terminal_value(traj[:, :, -1]).to(rewards.dtype)  # (N, P)
         if alive_after is not None:
             value = value * alive_after[..., -1]
-        return ((rewards * weights).sum(-1) + self.discount ** horizon * value).mean(-1)
+        return (rewards.sum(-1) + self.discount ** horizon * value).mean(-1)
+
+    @torch.no_grad()
+    def predicted_term_costs(self, obs: torch.Tensor, actions: torch.Tensor,
+                             trajectory: torch.Tensor | None = None) -> dict[str, float]:
+        """What each weighted cost term contributes to the chosen plan's predicted cost.
+
+        Computed once per plan (not while optimizing): ``sum_h w_i * cost_i`` along the plan's
+        predicted trajectory, with the objective's termination mask and discount, averaged over the
+        particles. Without termination or terminal value, the values sum to ``-predicted return``.
+
+        Args:
+            obs: start observation ``(O,)``.
+            actions: the plan ``(H, A)``.
+            trajectory: its predicted observations ``(1, P, H, O)`` if already rolled out; else the
+                model rolls it out here.
+        Returns:
+            Term name -> cost (higher is worse), for the terms with a non-zero weight.
+        Raises:
+            ValueError: the objective was built without ``term_costs_fn``.
+        """
+        if self.term_costs_fn is None:
+            raise ValueError("predicted_term_costs needs a TrajectoryObjective built with term_costs_fn "
+                             "(e.g. task.weighted_cost_terms)")
+        actions = actions.reshape(1, *actions.shape[-2:])
+        if trajectory is None:
+            trajectory = self.model.rollout(obs, actions, generator=self.generator)
+        before, acts, traj = self._transitions(torch.as_tensor(obs), torch.as_tensor(actions), trajectory)
+        terms = self.term_costs_fn(before, acts, traj)
+        if not terms:
+            return {}
+        stacked, _ = self._mask_and_discount(torch.stack(list(terms.values())), before, acts, traj)  # (K, 1, P, H)
+        totals = stacked.sum(-1).mean(-1)[:, 0]
+        return {name: float(v) for name, v in zip(terms, totals)}
 
 
 @dataclasses.dataclass

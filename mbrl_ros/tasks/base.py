@@ -125,9 +125,13 @@ class Task(abc.ABC):
     def __init__(self, cost_weights: Mapping[str, float]):
         if type(self).costs:
             self.costs = with_weights(type(self).costs, cost_weights, getattr(self, "name", type(self).__name__))
-            self._cost_weights = {term.name: term.effective_weight for term in self.costs}
-        else:
-            self._cost_weights = {name: float(w) for name, w in cost_weights.items()}
+        self._cost_weights = {name: float(w) for name, w in cost_weights.items()}
+
+    def _weights(self) -> dict[str, float]:
+        """Weight per term: from :attr:`costs` when declared (0 for a disabled term), else as given."""
+        if self.costs:
+            return {term.name: term.effective_weight for term in self.costs}
+        return self._cost_weights
 
     # -- episode API ----------------------------------------------------
     @abc.abstractmethod
@@ -169,16 +173,16 @@ class Task(abc.ABC):
     @property
     def cost_weights(self) -> dict[str, float]:
         """Weight per cost term (a weight of 0 disables the term)."""
-        return dict(self._cost_weights)
+        return dict(self._weights())
 
     def weighted_cost_terms(self, obs: torch.Tensor, action: torch.Tensor,
                             next_obs: torch.Tensor) -> dict[str, torch.Tensor]:
         """``w_i * cost_i`` ``(...)`` per term with a non-zero weight; ``reward`` is minus their sum."""
-        return weighted_terms(self.cost_terms(obs, action, next_obs), self._cost_weights, self.spec.name)
+        return weighted_terms(self.cost_terms(obs, action, next_obs), self._weights(), self.spec.name)
 
     def reward(self, obs: torch.Tensor, action: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
         """Batched reward ``-sum_i w_i * cost_i``: shape ``(...)`` for ``(..., O)`` inputs."""
-        total = weighted_sum(self.cost_terms(obs, action, next_obs), self._cost_weights, self.spec.name)
+        total = weighted_sum(self.cost_terms(obs, action, next_obs), self._weights(), self.spec.name)
         if total is None:
             return torch.zeros(obs.shape[:-1], dtype=obs.dtype, device=obs.device)
         return -total

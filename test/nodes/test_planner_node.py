@@ -10,6 +10,7 @@ from mbrl_ros.nodes.conversions import (
     command_to_action,
     float64_matrix,
     joint_state_message,
+    labelled_values,
     stamp_to_ns,
 )
 from mbrl_ros.learning.model_payload import encode_model
@@ -70,6 +71,23 @@ def test_one_tagged_command_per_state_and_live_model_swap(graph, latched, wait_f
     states.publish(joint_state_message(2_050_000_000, ["hinge"], [0.0], [0.0]))
     wait_for(lambda: len(commands) == 7, what="a command with the kept model")
     assert node.model_version == 7
+
+
+def test_cost_terms_of_each_plan_are_published_by_name(graph, latched, wait_for, trained_model):
+    node, commands, states, models = start(graph, latched, wait_for)
+    costs = graph.collect("std_msgs/msg/Float64MultiArray", "/mpc_planner/cost_terms")
+    models.publish(model_message(node, trained_model))
+    wait_for(lambda: node._pending_model is not None, what="the model check")
+    for k in range(2):
+        states.publish(joint_state_message(1_000_000_000 + k * 50_000_000, ["hinge"], [0.2 * k], [0.0]))
+        wait_for(lambda: len(costs) == k + 1, what=f"the cost terms of plan {k}")
+    horizon = FAST_PLANNER["learning.horizon"]
+    for message in costs:
+        terms = labelled_values(message)
+        assert list(terms) == ["tip_distance", "action"]  # velocity has weight 0: left out
+        assert all(np.isfinite(v) for v in terms.values())
+        # Per step, 1.0 * -exp(-d^2/s^2) is in [-1, 0] and 0.01 * (u/u_max)^2 in [0, 0.01].
+        assert -horizon <= terms["tip_distance"] <= 0.0 and 0.0 <= terms["action"] <= 0.01 * horizon
 
 
 def test_bad_states_get_no_command(graph, latched, wait_for, check_bad_states_get_no_command):

@@ -83,3 +83,26 @@ def test_a_better_proposal_is_returned_and_seeds_the_mean(name):
     planner.proposal_fn = lambda obs: torch.zeros(1, horizon + 1, 1)
     with pytest.raises(ValueError, match="proposal_fn returned shape"):
         planner.plan(torch.zeros(1))
+
+
+def split_costs(obs, action, next_obs):
+    """Weighted costs whose sum is minus :func:`reward`: 0.5 x and 0.5 x."""
+    return {"half": -0.5 * next_obs[..., 0], "other_half": -0.5 * next_obs[..., 0]}
+
+
+def test_predicted_term_costs_split_the_plan_return():
+    obj = TrajectoryObjective(Integrator(), reward, term_costs_fn=split_costs)
+    costs = obj.predicted_term_costs(torch.zeros(1), ACTIONS[0])
+    assert costs == pytest.approx({"half": -4.5, "other_half": -4.5})  # x: 1, 2, 3, 2, 1
+    assert sum(costs.values()) == pytest.approx(-float(obj(torch.zeros(1), ACTIONS)[0]))
+    # With termination, the steps after the first predicted one do not count, as in the return.
+    masked = TrajectoryObjective(Integrator(), reward, termination_fn=beyond, term_costs_fn=split_costs)
+    assert masked.predicted_term_costs(torch.zeros(1), ACTIONS[0]) == pytest.approx({"half": -3.0,
+                                                                                      "other_half": -3.0})
+    given = Integrator().rollout(torch.zeros(1), ACTIONS)
+    assert obj.predicted_term_costs(torch.zeros(1), ACTIONS[0], given) == costs
+
+
+def test_predicted_term_costs_need_a_term_costs_fn():
+    with pytest.raises(ValueError, match="term_costs_fn"):
+        TrajectoryObjective(Integrator(), reward).predicted_term_costs(torch.zeros(1), ACTIONS[0])
