@@ -3,7 +3,7 @@
 Built-in tasks: ``pendulum_swingup``, ``cartpole_swingup``, ``reacher``, the quadrotor tasks, and
 the sparse-reward swing-ups ``pendulum_sparse`` and ``cartpole_sparse`` (:mod:`mbrl_ros.tasks.sparse`).
 Add your own MuJoCo task by subclassing :class:`~mbrl_ros.tasks.physics.MujocoTask`
-and calling :func:`register_task`, or wrap a Gymnasium-style environment with
+(its cost: a ``costs`` list of :class:`~mbrl_ros.tasks.costs.CostTerm`) and calling :func:`register_task`, or wrap a Gymnasium-style environment with
 :func:`~mbrl_ros.tasks.gym_task.register_gym_task`.
 
 Example:
@@ -27,6 +27,8 @@ from typing import Any, Callable, Mapping
 from mbrl_ros.config import ConfigError, merge, to_dict, unflatten
 from mbrl_ros.registry import Registry
 from mbrl_ros.tasks.base import SimulatedTask, Task, TaskSpec
+from mbrl_ros.tasks.costs import CostTerm
+from mbrl_ros.tasks.layout import ObsLayout
 
 #: Task name -> factory ``(config: Mapping[str, Any]) -> Task``.
 TASKS: Registry = Registry("task")
@@ -149,5 +151,6 @@ register_task(PendulumSparseTask.name, PendulumSparseTask)
 register_task(CartpoleSparseTask.name, CartpoleSparseTask)
 
 __all__ = ["TASKS", "USER_TASK_SECTION", "UserTaskError", "is_task_spec", "task_section",
-           "resolve_task_factory", "Task", "SimulatedTask", "TaskSpec", "make_task", "register_task",
+           "resolve_task_factory", "Task", "SimulatedTask", "TaskSpec", "CostTerm", "ObsLayout", "make_task",
+           "register_task",
            "register_gym_task", "GymTask", "PendulumSwingupTask", "CartpoleSwingupTask", "ReacherTask"]

@@ -55,6 +55,17 @@ worse) and pass ``cost_weights`` with the same names::
     register_gym_task("double_integrator_terms", DoubleIntegrator, costs,
                       control_period=0.1, episode_length=50,
                       cost_weights={"position": 1.0, "effort": 0.01})
+
+Or declare the terms as :class:`~mbrl_ros.tasks.costs.CostTerm` s, each formula written once
+against ``t.ops`` and reading observations by name: the task then has a CasADi form too (for the
+``nmpc`` planner) and no ``cost_weights`` are needed (each term carries its default weight)::
+
+    from mbrl_ros.tasks.costs import CostTerm
+
+    terms = [CostTerm("position", lambda t: t.next["x"] ** 2, weight=1.0),
+             CostTerm("effort", lambda t: t.ops.sumsq(t.action), weight=0.01)]
+    register_gym_task("double_integrator_costs", DoubleIntegrator, terms,
+                      control_period=0.1, episode_length=50, observation_names=("x", "v"))
 """
 from __future__ import annotations
 
@@ -66,10 +77,18 @@ import torch
 
 from mbrl_ros.config import ConfigError, from_dict, param
 from mbrl_ros.tasks.base import Task, TaskSpec
+from mbrl_ros.tasks.costs import CostTerm, with_weights
 
 #: ``reward_fn(obs (..., O), action (..., A), next_obs (..., O))``: a reward tensor ``(...)``,
 #: or a mapping of named cost tensors ``(...)`` when ``cost_weights`` are given.
 RewardFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], "torch.Tensor | Mapping[str, torch.Tensor]"]
+
+
+def declared_terms(reward_fn: Any) -> tuple[CostTerm, ...]:
+    """``reward_fn`` as cost terms when it is a non-empty sequence of :class:`CostTerm`, else ``()``."""
+    if isinstance(reward_fn, (list, tuple)) and reward_fn and all(isinstance(t, CostTerm) for t in reward_fn):
+        return tuple(reward_fn)
+    return ()
 
 #: The single cost term of a task whose ``reward_fn`` returns a reward tensor.
 REWARD_TERM = "reward"
@@ -103,7 +122,8 @@ class GymTask(Task):
     Args:
         name: task name used in messages and the spec.
         env: the environment (see the module docstring for the API it needs).
-        reward_fn: batched reward, or named costs (then ``cost_weights`` is required).
+        reward_fn: batched reward, or named costs (then ``cost_weights`` is required), or a list
+            of :class:`~mbrl_ros.tasks.costs.CostTerm` (``cost_weights`` then overrides theirs).
         control_period: seconds between two actions of the environment.
         episode_length: steps after which ``truncated`` is True.
         observation_names, action_names: defaults ``obs_0, ...`` / ``action_0, ...``.
@@ -124,13 +144,22 @@ class GymTask(Task):
         for method in ("reset", "step"):
             if not callable(getattr(env, method, None)):
                 raise TypeError(f"{name}: the environment has no {method}() method (Gymnasium API needed)")
-        if not callable(reward_fn):
-            raise TypeError(f"{name}: reward_fn must be callable")
-        weights = dict(cost_weights) if cost_weights is not None else {REWARD_TERM: 1.0}
+        terms = declared_terms(reward_fn)
+        if not terms and not callable(reward_fn):
+            raise TypeError(f"{name}: reward_fn must be callable or a list of CostTerm")
+        if terms:
+            unknown = sorted(set(cost_weights or {}) - {t.name for t in terms})
+            if unknown:
+                raise ConfigError(f"{name}: unknown cost term(s) {unknown}; terms: {[t.name for t in terms]}")
+            terms = with_weights(terms, cost_weights or {}, name)
+            weights = {t.name: t.weight for t in terms}
+        else:
+            weights = dict(cost_weights) if cost_weights is not None else {REWARD_TERM: 1.0}
         for term, weight in weights.items():
             if not np.isfinite(weight) or weight < 0:
                 raise ConfigError(f"{name}: cost weight {term!r} must be a finite number >= 0, got {weight!r}")
         super().__init__(weights)
+        self.costs = terms
         self.env = env
         self.reward_fn = reward_fn
         if termination_fn is not None and not callable(termination_fn):
@@ -230,6 +259,8 @@ class GymTask(Task):
     # -- reward ---------------------------------------------------------
     def cost_terms(self, obs: torch.Tensor, action: torch.Tensor,
                    next_obs: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.costs:
+            return super().cost_terms(obs, action, next_obs)
         out = self.reward_fn(obs, action, next_obs)
         terms = dict(out) if isinstance(out, Mapping) else {REWARD_TERM: -torch.as_tensor(out)}
         if set(terms) != set(self._cost_weights):
@@ -254,7 +285,8 @@ def register_gym_task(name: str, env_factory: Callable[[], Any], reward_fn: Rewa
     Args:
         name: registry name (an identifier).
         env_factory: no-argument callable returning a new environment.
-        reward_fn: batched torch reward ``(obs, action, next_obs) -> (...)``, or named costs.
+        reward_fn: batched torch reward ``(obs, action, next_obs) -> (...)``, named costs, or a list
+            of :class:`~mbrl_ros.tasks.costs.CostTerm`.
         control_period: seconds between two actions.
         episode_length: steps per episode.
         observation_names, action_names, angle_indices: see :class:`~mbrl_ros.tasks.base.TaskSpec`.
@@ -267,7 +299,11 @@ def register_gym_task(name: str, env_factory: Callable[[], Any], reward_fn: Rewa
 
     if not callable(env_factory):
         raise TypeError(f"{name}: env_factory must be a callable returning an environment")
-    default_weights = dict(cost_weights) if cost_weights is not None else {REWARD_TERM: 1.0}
+    terms = declared_terms(reward_fn)
+    if terms:
+        default_weights = {**{t.name: t.weight for t in terms}, **(cost_weights or {})}
+    else:
+        default_weights = dict(cost_weights) if cost_weights is not None else {REWARD_TERM: 1.0}
 
     def factory(config: Mapping[str, Any] | None = None) -> GymTask:
         values = from_dict(GymTaskConfig, config or {}, prefix=f"{name}.")

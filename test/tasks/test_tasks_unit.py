@@ -314,6 +314,28 @@ def test_register_gym_task_with_named_costs(gym_registry):
         make_task("test_double_integrator_terms", {"cost_weights": {"speed": 1.0}})
 
 
+def test_register_gym_task_with_cost_terms_has_a_casadi_form(gym_registry):
+    import casadi
+
+    from mbrl_ros.planning.nmpc import casadi_reward_of
+    from mbrl_ros.tasks.costs import CostTerm
+
+    terms = [CostTerm("position", lambda t: t.next["x"] ** 2, weight=1.0),
+             CostTerm("effort", lambda t: t.ops.sumsq(t.action), weight=0.01)]
+    gym_registry("test_double_integrator_costs", _DoubleIntegrator, terms, control_period=0.1,
+                 episode_length=10, observation_names=("x", "v"))
+    task = make_task("test_double_integrator_costs", {"cost_weights": {"effort": 0.5}})
+    assert task.cost_weights == {"position": 1.0, "effort": 0.5}
+    task.reset(seed=1)
+    next_obs, reward, *_ = task.step([0.4])
+    assert reward == pytest.approx(-(next_obs[0] ** 2 + 0.5 * 0.16))
+    o, a, x = casadi.SX.sym("o", 2), casadi.SX.sym("a", 1), casadi.SX.sym("x", 2)
+    value = casadi.Function("r", [o, a, x], [casadi_reward_of(task.reward)(o, a, x)])([0, 0], [0.4], next_obs)
+    assert float(value) == pytest.approx(reward)
+    with pytest.raises(ConfigError, match="unknown cost"):
+        make_task("test_double_integrator_costs", {"cost_weights": {"speed": 1.0}})
+
+
 def test_gym_task_needs_bounds():
     class NoSpace:
         def reset(self, seed=None):
