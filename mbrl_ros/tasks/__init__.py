@@ -3,7 +3,8 @@
 Built-in tasks: ``pendulum_swingup``, ``cartpole_swingup``, ``reacher``, the quadrotor tasks, and
 the sparse-reward swing-ups ``pendulum_sparse`` and ``cartpole_sparse`` (:mod:`mbrl_ros.tasks.sparse`).
 Add your own MuJoCo task by subclassing :class:`~mbrl_ros.tasks.physics.MujocoTask`
-(its cost: a ``costs`` list of :class:`~mbrl_ros.tasks.costs.CostTerm`) and calling :func:`register_task`, or wrap a Gymnasium-style environment with
+(its cost: a ``costs`` list of :class:`~mbrl_ros.tasks.costs.CostTerm`) and calling
+:func:`register_task`, or wrap a Gymnasium-style environment with
 :func:`~mbrl_ros.tasks.gym_task.register_gym_task`.
 
 Example:
@@ -152,5 +153,4 @@ register_task(CartpoleSparseTask.name, CartpoleSparseTask)
 
 __all__ = ["TASKS", "USER_TASK_SECTION", "UserTaskError", "is_task_spec", "task_section",
            "resolve_task_factory", "Task", "SimulatedTask", "TaskSpec", "CostTerm", "ObsLayout", "make_task",
-           "register_task",
-           "register_gym_task", "GymTask", "PendulumSwingupTask", "CartpoleSwingupTask", "ReacherTask"]
+           "register_task", "register_gym_task", "GymTask", "PendulumSwingupTask", "CartpoleSwingupTask", "ReacherTask"]
