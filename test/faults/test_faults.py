@@ -145,13 +145,15 @@ def _send_corrupt(stack, latched, topic: str, node: str, source: str, good: byte
     start = time.monotonic()
     before = sum(stack.diagnostics.rejected(node, source, start).values())
     publisher = stack.graph.publisher("std_msgs/msg/UInt8MultiArray", topic, latched)
-    for make in makers:
+    # One at a time: the topic is latched with depth 1 (as ROS's latching), so a payload sent
+    # while the previous one (1.6 MB, fragmented) is still unacknowledged may replace it in the
+    # writer's history; a learner sends one model per retraining, never a burst.
+    for sent, make in enumerate(makers, start=1):
         publisher.publish(bytes_message(make(good)))
-        time.sleep(0.3)
-    deadline = time.monotonic() + 20
-    while sum(stack.diagnostics.rejected(node, source).values()) < before + len(makers):
-        assert time.monotonic() < deadline, stack.diagnostics.rejected(node, source)
-        time.sleep(0.1)
+        deadline = time.monotonic() + 20
+        while sum(stack.diagnostics.rejected(node, source).values()) < before + sent:
+            assert time.monotonic() < deadline, (make.__name__, stack.diagnostics.rejected(node, source))
+            time.sleep(0.1)
     time.sleep(0.5)
     reasons = stack.diagnostics.rejected(node, source)
     assert sum(reasons.values()) == before + len(makers), reasons
