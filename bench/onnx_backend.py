@@ -32,9 +32,10 @@ from common import best_seconds, environment_header  # noqa: E402
 from planner_latency import random_transitions  # noqa: E402
 
 from mbrl_ros.config import from_dict  # noqa: E402
-from mbrl_ros.export.onnx_ensemble import OnnxEnsembleModel, ensemble_parity  # noqa: E402
+from mbrl_ros.export.onnx_ensemble import ensemble_parity  # noqa: E402
 from mbrl_ros.learning.run_config import resolve_run_parameters  # noqa: E402
 from mbrl_ros.models import MODELS  # noqa: E402
+from mbrl_ros.models.onnx_backend import OnnxEnsembleModel  # noqa: E402
 from mbrl_ros.planning import TrajectoryObjective, make_planner  # noqa: E402
 from mbrl_ros.planning.icem import ICEMConfig  # noqa: E402
 from mbrl_ros.tasks import make_task  # noqa: E402

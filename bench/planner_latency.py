@@ -36,9 +36,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import best_seconds, environment_header  # noqa: E402
 
-from mbrl_ros.export.onnx_ensemble import OnnxRuntimeConfig, TrainableOnnxEnsemble  # noqa: E402
 from mbrl_ros.learning.run_config import resolve_run_parameters  # noqa: E402
 from mbrl_ros.models import MODELS  # noqa: E402
+from mbrl_ros.models.onnx_backend import OnnxRuntimeConfig, TrainableOnnxEnsemble  # noqa: E402
 from mbrl_ros.planning import TrajectoryObjective, make_planner  # noqa: E402
 from mbrl_ros.tasks import make_task  # noqa: E402
 

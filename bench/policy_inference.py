@@ -39,10 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import environment_header  # noqa: E402
 from planner_latency import random_transitions  # noqa: E402
 
-from mbrl_ros.export import IOBoundRun, ort_session  # noqa: E402
 from mbrl_ros.export.onnx_policy import (  # noqa: E402
     PRECISIONS, PolicyNetwork, check_parity, export_policy_onnx, load_policy_onnx, policy_from_onnx)
 from mbrl_ros.export.mpc_distillation import PARITY_TOLERANCE  # noqa: E402
+from mbrl_ros.models.ort import IOBoundRun, ort_session  # noqa: E402
 from mbrl_ros.tasks import make_task  # noqa: E402
 
 GOAL_P99_US = 20.0

@@ -33,9 +33,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import environment_header  # noqa: E402
 
-from mbrl_ros.export.onnx_ensemble import resolve_planning_backend  # noqa: E402
 from mbrl_ros.learning.loop import run_learning  # noqa: E402
 from mbrl_ros.learning.run_config import resolve_run_parameters  # noqa: E402
+from mbrl_ros.models.onnx_backend import resolve_planning_backend  # noqa: E402
 
 
 #: Dense task with the same physics and observations as each sparse one (for --reference best_achievable).

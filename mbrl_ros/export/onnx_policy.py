@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from mbrl_ros.atomic_file import atomic_write
 from mbrl_ros.config import from_dict, param
-from mbrl_ros.export import IOBoundRun, ort_session
+from mbrl_ros.models.ort import IOBoundRun, ort_session
 from mbrl_ros.tasks.base import TaskSpec
 
 FORMAT = "mbrl_ros.policy"

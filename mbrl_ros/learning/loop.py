@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from mbrl_ros.config import from_dict, param
-from mbrl_ros.export.onnx_ensemble import PLANNING_BACKENDS, for_planning
 from mbrl_ros.models import MODELS
 from mbrl_ros.models.base import RolloutModel
+from mbrl_ros.models.onnx_backend import PLANNING_BACKENDS, for_planning
 from mbrl_ros.learning.schedule import RetrainSchedule
 from mbrl_ros.planning import PLANNERS, TrajectoryObjective, make_planner
 from mbrl_ros.tasks import make_task

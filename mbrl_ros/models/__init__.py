@@ -10,4 +10,4 @@ __all__ = ["MODELS", "RolloutModel"]
 # Built-in models register themselves on import (after MODELS exists).
 from mbrl_ros.models import ensemble as _ensemble  # noqa: E402,F401
 from mbrl_ros.models import oracle as _oracle  # noqa: E402,F401
-from mbrl_ros.export import onnx_ensemble as _onnx_ensemble  # noqa: E402,F401  (pets_ensemble_onnx; ORT loads on use)
+from mbrl_ros.models import onnx_backend as _onnx_backend  # noqa: E402,F401  (pets_ensemble_onnx; ORT loads on use)

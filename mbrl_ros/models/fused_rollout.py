@@ -3,7 +3,7 @@
 :class:`FusedReturns` maps a start observation and action sequences to each particle's summed
 reward over the horizon, with the horizon unrolled and the task reward inside. Run in torch it is
 the reference; exported (``torch.onnx``) it becomes ONE ONNX Runtime graph per optimizer iteration
-(:mod:`mbrl_ros.export.onnx_rollout`), so a plan makes a few session runs instead of a few hundred
+(:mod:`mbrl_ros.models.onnx_rollout`), so a plan makes a few session runs instead of a few hundred
 small kernel launches and Python steps per iteration.
 
 The random draws are inputs (``noise``, and for ``ts1`` the permutations), drawn by

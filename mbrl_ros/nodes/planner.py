@@ -82,8 +82,8 @@ from mbrl_ros.learning.model_payload import ModelRejectedError, decode_model, mo
 from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
 from mbrl_ros.nodes.runner import run_node
 from mbrl_ros.nodes.scheduling import CONTROL_PATH_DEFAULTS
-from mbrl_ros.export.onnx_ensemble import (OnnxEnsembleModel, TrainableOnnxEnsemble, for_planning,
-                                           resolve_planning_backend)
+from mbrl_ros.models.onnx_backend import (OnnxEnsembleModel, TrainableOnnxEnsemble, for_planning,
+                                          resolve_planning_backend)
 from mbrl_ros.learning.initial_model import load_initial_model
 from mbrl_ros.learning.loop import seed_action
 from mbrl_ros.nodes.shared_parameters import declare_learning, declare_task

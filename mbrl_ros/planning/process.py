@@ -164,7 +164,7 @@ class _ModelPreparer:
         self._thread.join(5.0)
 
     def _run(self) -> None:
-        from mbrl_ros.export.onnx_ensemble import TrainableOnnxEnsemble, for_planning
+        from mbrl_ros.models.onnx_backend import TrainableOnnxEnsemble, for_planning
         from mbrl_ros.models.ensemble import EnsembleDynamics
 
         while True:

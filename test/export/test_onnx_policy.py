@@ -7,9 +7,9 @@ import onnx
 import pytest
 import torch
 
-from mbrl_ros.export import IOBoundRun
 from mbrl_ros.export.onnx_policy import (OnnxPolicy, PolicyFormatError, PolicyNetwork, check_parity,
                                          export_policy_onnx, load_policy_onnx, policy_to_onnx)
+from mbrl_ros.models.ort import IOBoundRun
 from mbrl_ros.tasks.base import TaskSpec
 
 torch.set_num_threads(1)

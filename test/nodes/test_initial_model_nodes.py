@@ -6,7 +6,7 @@ import torch
 
 from ros_graph import learner_inputs
 
-from mbrl_ros.export.onnx_ensemble import for_planning
+from mbrl_ros.models.onnx_backend import for_planning
 from mbrl_ros.models.ensemble import EnsembleDynamics
 from mbrl_ros.nodes.conversions import command_message, command_to_action, joint_state_message, message_bytes
 from mbrl_ros.nodes.model_learner import ModelLearnerNode

@@ -4,7 +4,7 @@ import threading
 import numpy as np
 import pytest
 
-from mbrl_ros.export.onnx_ensemble import OnnxEnsembleModel
+from mbrl_ros.models.onnx_backend import OnnxEnsembleModel
 from mbrl_ros.nodes.conversions import (
     bytes_message,
     command_to_action,

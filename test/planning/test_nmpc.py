@@ -145,7 +145,7 @@ def test_casadi_dynamics_reads_weights_retrained_in_place():
 
 def test_an_ensemble_planned_through_onnx_runtime_keeps_its_casadi_form():
     """nmpc differentiates the torch weights even when the sampling planners use ORT."""
-    from mbrl_ros.export.onnx_ensemble import for_planning
+    from mbrl_ros.models.onnx_backend import for_planning
 
     model = small_ensemble(3, 1, (1,))
     wrapped = for_planning(model, "onnx")

@@ -23,9 +23,9 @@ import warnings
 import numpy as np
 import torch
 
-from mbrl_ros.export import IOBoundRun, ort_session
 from mbrl_ros.models.fused_rollout import (FusedReturns, RewardFn, draw_rollout_noise, particle_actions,
                                            sequence_returns)
+from mbrl_ros.models.ort import IOBoundRun, ort_session
 
 #: Largest |ORT - torch| of the probe returns, relative to max(1, |torch|), accepted after an export.
 PROBE_TOLERANCE = 1e-4
@@ -117,7 +117,7 @@ class OnnxFusedReturns:
 
     Args:
         fused: the torch module to export (kept as the reference for the probe).
-        intra_op_threads, allow_spinning: as :func:`~mbrl_ros.export.ort_session`.
+        intra_op_threads, allow_spinning: as :func:`~mbrl_ros.models.ort.ort_session`.
         cached_batch_sizes: sequence counts whose buffers are kept.
         opset: ONNX opset.
         probe: check the export against torch on random inputs (raises :class:`FusedExportError`).

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from mbrl_ros.export.onnx_ensemble import OnnxRuntimeConfig, TrainableOnnxEnsemble
-from mbrl_ros.export.onnx_rollout import FusedExportError, OnnxFusedReturns, fused_for
 from mbrl_ros.models.ensemble import EnsembleConfig, EnsembleDynamics
 from mbrl_ros.models.fused_rollout import FusedReturns, fused_torch_returns
+from mbrl_ros.models.onnx_backend import OnnxRuntimeConfig, TrainableOnnxEnsemble
+from mbrl_ros.models.onnx_rollout import FusedExportError, OnnxFusedReturns, fused_for
 from mbrl_ros.planning import TrajectoryObjective, make_planner
 from mbrl_ros.tasks import make_task
 

@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from mbrl_ros.config import ConfigError
-from mbrl_ros.export import IOBoundRun
-from mbrl_ros.export.onnx_ensemble import (OnnxEnsembleModel, TrainableOnnxEnsemble, ensemble_parity,
-                                           export_ensemble)
+from mbrl_ros.export.onnx_ensemble import ensemble_parity, export_ensemble
 from mbrl_ros.models import MODELS
 from mbrl_ros.models.ensemble import EnsembleConfig, EnsembleDynamics, ModelFormatError
+from mbrl_ros.models.onnx_backend import OnnxEnsembleModel, TrainableOnnxEnsemble
+from mbrl_ros.models.ort import IOBoundRun
 from mbrl_ros.planning import TrajectoryObjective, make_planner
 from mbrl_ros.tasks import make_task
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from mbrl_ros.export.onnx_ensemble import (OnnxEnsembleModel, TrainableOnnxEnsemble, for_planning,
-                                           resolve_planning_backend)
 from mbrl_ros.learning import run_learning
 from mbrl_ros.models.ensemble import EnsembleConfig, EnsembleDynamics
+from mbrl_ros.models.onnx_backend import (OnnxEnsembleModel, TrainableOnnxEnsemble, for_planning,
+                                          resolve_planning_backend)
 
 torch.set_num_threads(1)
 
