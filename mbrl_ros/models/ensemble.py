@@ -16,7 +16,6 @@ import dataclasses
 import io
 import json
 import math
-import time
 import zipfile
 from pathlib import Path
 from typing import Callable, Mapping
@@ -31,6 +30,7 @@ from mbrl_ros.config import from_dict, param, to_dict
 from mbrl_ros.models import MODELS
 from mbrl_ros.models.base import RolloutModel
 from mbrl_ros.models.normalizer import Normalizer
+from mbrl_ros.models.training import EnsembleTrainer, FitReport
 
 FORMAT_VERSION = 1
 PROPAGATIONS = ("ts1", "ts_inf", "expectation")
@@ -39,10 +39,6 @@ _ACTIVATIONS = {"silu": F.silu, "relu": F.relu, "tanh": torch.tanh}
 
 class ModelFormatError(ValueError):
     """A saved model file is malformed, of another version, or does not fit the task."""
-
-
-class TrainingCancelled(Exception):
-    """``fit`` was told to stop before it finished; the model is as it was before the call."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,19 +82,6 @@ class EnsembleLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.baddbmm(self.bias, x, self.weight)
-
-
-@dataclasses.dataclass
-class FitReport:
-    """What one training call did."""
-
-    epochs: int
-    train_loss: float
-    holdout_mse: list[float]  # per member, normalized target units
-    elites: list[int]
-    num_train: int
-    num_holdout: int
-    seconds: float
 
 
 class EnsembleDynamics(nn.Module, RolloutModel):
@@ -286,144 +269,37 @@ class EnsembleDynamics(nn.Module, RolloutModel):
             out[:, :, :, h] = state.view(n_elite, n, per_member, self.obs_dim)
         return out.permute(1, 0, 2, 3, 4).reshape(n, self.num_particles, horizon, self.obs_dim)
 
-    # -- training -------------------------------------------------------
-    def _loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        mean, logvar = self._forward(x, self._all_layers())
-        if logvar is None:
-            return F.mse_loss(mean, y, reduction="none").mean((1, 2)).sum()
-        inv_var = torch.exp(-logvar)
-        nll = ((mean - y) ** 2 * inv_var + logvar).mean((1, 2)).sum()
-        bound = self.config.logvar_bound_weight * (self.max_logvar.sum() - self.min_logvar.sum())
-        return nll + bound
+    # -- training (mbrl_ros.models.training) -----------------------------
+    def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Every member on normalized inputs ``x (E, N, in)``: normalized delta mean and log-variance
+        ``(E, N, O)`` (None for the deterministic ensemble), with gradients (what training fits)."""
+        return self._forward(x, self._all_layers())
 
-    @torch.no_grad()
-    def _holdout_mse(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        mean, _ = self._forward(x.unsqueeze(0).expand(self.config.ensemble_size, -1, -1), self._all_layers())
-        return ((mean - y) ** 2).mean((1, 2))
+    def weights_changed(self) -> None:
+        """Drop the planning copy of the weights (:meth:`_elite_layers`); call after changing the
+        weights, normalizers or elites."""
+        self._planning_layers = None
 
     def fit(self, obs: np.ndarray | torch.Tensor, action: np.ndarray | torch.Tensor,
             next_obs: np.ndarray | torch.Tensor, *, seed: int = 0, max_epochs: int | None = None,
             should_stop: Callable[[], bool] | None = None, refit_normalizers: bool = True) -> FitReport:
-        """Train on transitions (continuing from the current weights).
+        """Train on transitions (continuing from the current weights): :meth:`EnsembleTrainer.fit
+        <mbrl_ros.models.training.EnsembleTrainer.fit>` with this model's config.
 
         Args:
             obs, action, next_obs: ``(N, O)``, ``(N, A)``, ``(N, O)``.
             seed: shuffling / bootstrap seed.
             max_epochs: overrides ``config.max_epochs`` for this call.
-            should_stop: asked before every mini-batch (e.g. ``threading.Event.is_set``); when
-                it returns True, training is abandoned and the model is put back as it was
-                before the call, so a long retrain never delays a shutdown and no half-trained
-                model is left behind.
-            refit_normalizers: refit the input/target standardization to this data (False:
-                keep the current one, for fine-tuning a carried-over model on little data).
+            should_stop: asked before every mini-batch; True abandons training and puts the
+                model back as it was before the call.
+            refit_normalizers: refit the input/target standardization to this data.
         Returns:
-            :class:`FitReport` with per-member holdout MSE and the chosen elites.
+            :class:`~mbrl_ros.models.training.FitReport` with per-member holdout MSE and the elites.
         Raises:
             TrainingCancelled: ``should_stop`` returned True.
         """
-        start = time.perf_counter()
-        cfg = self.config
-        obs_t = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=self.device)
-        act_t = torch.as_tensor(np.asarray(action), dtype=torch.float32, device=self.device)
-        nxt_t = torch.as_tensor(np.asarray(next_obs), dtype=torch.float32, device=self.device)
-        n = obs_t.shape[0]
-        if obs_t.shape != (n, self.obs_dim) or nxt_t.shape != (n, self.obs_dim) or act_t.shape != (n, self.act_dim):
-            raise ValueError(f"fit expects obs/next_obs (N, {self.obs_dim}) and action (N, {self.act_dim}); got "
-                             f"{tuple(obs_t.shape)}, {tuple(act_t.shape)}, {tuple(nxt_t.shape)}")
-        if n < 2:
-            raise ValueError("fit needs at least 2 transitions")
-        finite = torch.isfinite(obs_t).all(1) & torch.isfinite(act_t).all(1) & torch.isfinite(nxt_t).all(1)
-        if not bool(finite.all()):
-            obs_t, act_t, nxt_t = obs_t[finite], act_t[finite], nxt_t[finite]
-            n = obs_t.shape[0]
-            if n < 2:
-                raise ValueError("fit: fewer than 2 finite transitions")
-        # Taken before the normalizers are refitted: all that a cancelled call must undo.
-        before = None if should_stop is None else self._snapshot()
-        gen = torch.Generator(device="cpu").manual_seed(seed)
-        x_all = self.model_inputs(obs_t, act_t)
-        y_all = nxt_t - obs_t
-        order = torch.randperm(n, generator=gen)
-        n_hold = int(round(cfg.holdout_fraction * n)) if n >= 10 else 0
-        hold_idx, train_idx = order[:n_hold], order[n_hold:]
-        if refit_normalizers or not self.trained:
-            self.input_norm.fit(x_all[train_idx])
-            self.target_norm.fit(y_all[train_idx])
-        x_train = self.input_norm.normalize(x_all[train_idx])
-        y_train = self.target_norm.normalize(y_all[train_idx])
-        x_hold = self.input_norm.normalize(x_all[hold_idx]) if n_hold else x_train
-        y_hold = self.target_norm.normalize(y_all[hold_idx]) if n_hold else y_train
-        n_train = x_train.shape[0]
-        n_members = cfg.ensemble_size
-        if cfg.bootstrap:
-            sample = torch.randint(n_train, (n_members, n_train), generator=gen)
-        else:
-            sample = torch.arange(n_train).expand(n_members, -1)
-
-        optim = torch.optim.Adam(self.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        self._planning_layers = None
-        self.train()
-        best = self._holdout_mse(x_hold, y_hold)
-        best_state = {k: v.detach().clone() for k, v in self.state_dict().items()}
-        epochs_without_improvement = 0
-        epochs = 0
-        last_loss = float("nan")
-        batch = min(cfg.batch_size, n_train)
-        for epoch in range(max_epochs or cfg.max_epochs):
-            epochs = epoch + 1
-            shuffle = torch.argsort(torch.rand(n_members, n_train, generator=gen), dim=1)
-            idx = torch.gather(sample, 1, shuffle)
-            losses = []
-            for begin in range(0, n_train, batch):
-                if should_stop is not None and should_stop():
-                    self._restore(before)
-                    raise TrainingCancelled(f"training stopped in epoch {epochs} of {max_epochs or cfg.max_epochs}; "
-                                            "the model is unchanged")
-                rows = idx[:, begin:begin + batch]
-                loss = self._loss(x_train[rows], y_train[rows])
-                optim.zero_grad(set_to_none=True)
-                loss.backward()
-                optim.step()
-                losses.append(float(loss.detach()))
-            last_loss = float(np.mean(losses)) / n_members
-            mse = self._holdout_mse(x_hold, y_hold)
-            improved = (best - mse) / best.clamp_min(1e-12) > cfg.improvement_threshold
-            if bool(improved.any()):
-                best = torch.where(improved, mse, best)
-                state = self.state_dict()
-                for name, value in state.items():
-                    if value.ndim >= 1 and value.shape[0] == n_members and name.startswith("layers."):
-                        best_state[name][improved] = value.detach()[improved]
-                epochs_without_improvement = 0
-            else:
-                epochs_without_improvement += 1
-                if epochs_without_improvement >= cfg.patience:
-                    break
-        # Keep each member's best weights; the shared log-variance bounds stay as trained.
-        state = self.state_dict()
-        for name, value in best_state.items():
-            if name.startswith("layers."):
-                state[name].copy_(value)
-        self.eval()
-        final = self._holdout_mse(x_hold, y_hold)
-        self.elites = torch.argsort(final)[: cfg.num_elites].sort().values.to(self.device)
-        self._planning_layers = None
-        self.trained = True
-        return FitReport(epochs=epochs, train_loss=last_loss, holdout_mse=[float(v) for v in final],
-                         elites=[int(i) for i in self.elites], num_train=n_train, num_holdout=n_hold,
-                         seconds=time.perf_counter() - start)
-
-    def _snapshot(self) -> tuple[dict[str, torch.Tensor], bool, bool]:
-        """Everything ``fit`` changes: weights, normalizers, elites, ``trained`` and the train/eval mode."""
-        state = {name: value.detach().clone() for name, value in self.state_dict().items()}
-        return state, self.trained, self.training
-
-    def _restore(self, snapshot: tuple[dict[str, torch.Tensor], bool, bool]) -> None:
-        state, trained, training = snapshot
-        self.load_state_dict(state)
-        self.trained = trained
-        self.train(training)
-        self._planning_layers = None
+        return EnsembleTrainer(self).fit(obs, action, next_obs, seed=seed, max_epochs=max_epochs,
+                                         should_stop=should_stop, refit_normalizers=refit_normalizers)
 
     # -- persistence (no pickle) ----------------------------------------
     def metadata(self) -> dict:
@@ -480,7 +356,7 @@ class EnsembleDynamics(nn.Module, RolloutModel):
             raise ModelFormatError(f"model weights do not match the stored architecture: {exc}") from exc
         model.trained = bool(meta["trained"])
         model.extra_metadata = dict(meta.get("extra", {}))
-        model._planning_layers = None
+        model.weights_changed()
         return model
 
     @classmethod

@@ -49,9 +49,9 @@ from mbrl_ros.atomic_file import atomic_write
 from mbrl_ros.config import from_dict, param, to_dict, unflatten
 from mbrl_ros.models import MODELS
 from mbrl_ros.models.base import RolloutModel
-from mbrl_ros.models.ensemble import (PROPAGATIONS, EnsembleConfig, EnsembleDynamics, FitReport,
-                                      ModelFormatError)
+from mbrl_ros.models.ensemble import PROPAGATIONS, EnsembleConfig, EnsembleDynamics, ModelFormatError
 from mbrl_ros.models.ort import IOBoundRun, ort_session
+from mbrl_ros.models.training import FitReport
 
 if TYPE_CHECKING:  # onnx loads on first export, not with mbrl_ros.models
     import onnx

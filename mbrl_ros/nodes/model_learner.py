@@ -55,7 +55,8 @@ from mbrl_ros.learning.loop import TransitionBuffer
 from mbrl_ros.learning.pairing import TransitionPairing
 from mbrl_ros.learning.schedule import RetrainSchedule
 from mbrl_ros.models import MODELS
-from mbrl_ros.models.ensemble import EnsembleConfig, TrainingCancelled
+from mbrl_ros.models.ensemble import EnsembleConfig
+from mbrl_ros.models.training import TrainingCancelled
 from mbrl_ros.nodes.conversions import (
     InvalidMessageError,
     bytes_message,

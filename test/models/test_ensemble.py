@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from mbrl_ros.config import ConfigError
-from mbrl_ros.models.ensemble import EnsembleConfig, EnsembleDynamics, ModelFormatError, TrainingCancelled
+from mbrl_ros.models.ensemble import EnsembleConfig, EnsembleDynamics, ModelFormatError
 from mbrl_ros.models.normalizer import Normalizer
+from mbrl_ros.models.training import TrainingCancelled
 
 A = np.array([[1.0, 0.05], [0.0, 0.98]])
 B = np.array([[0.0], [0.05]])

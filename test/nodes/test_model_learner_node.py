@@ -7,7 +7,7 @@ import torch
 
 from ros_graph import learner_inputs
 
-from mbrl_ros.models.ensemble import TrainingCancelled
+from mbrl_ros.models.training import TrainingCancelled
 from mbrl_ros.nodes.conversions import command_message, joint_state_message, message_bytes
 from mbrl_ros.nodes.model_learner import ModelLearnerNode
 from mbrl_ros.learning.model_payload import decode_model, model_version
