@@ -193,7 +193,9 @@ class TrainingVideos:
             return
         import torch
 
-        if hasattr(model, "rollout") and hasattr(model, "fit"):
+        from mbrl_ros.models.base import LearnedModel
+
+        if isinstance(model, LearnedModel):
             with torch.no_grad():
                 trajectory = model.rollout(torch.as_tensor(obs, dtype=torch.float32),
                                            torch.as_tensor(np.asarray(actions)[None], dtype=torch.float32),

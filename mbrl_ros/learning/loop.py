@@ -21,7 +21,7 @@ import torch
 
 from mbrl_ros.config import from_dict, param
 from mbrl_ros.models import MODELS
-from mbrl_ros.models.base import RolloutModel
+from mbrl_ros.models.base import LearnedModel, RolloutModel
 from mbrl_ros.models.onnx_backend import PLANNING_BACKENDS, for_planning
 from mbrl_ros.learning.schedule import RetrainSchedule
 from mbrl_ros.planning import PLANNERS, TrajectoryObjective, make_planner
@@ -275,14 +275,14 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
     if resume is not None and resume.model is not None:
         initial_model = resume.model
     carried = initial_model is not None and (resume is None or resume.carried)
-    if initial_model is not None and not hasattr(initial_model, "fit"):
+    if initial_model is not None and not isinstance(initial_model, LearnedModel):
         from mbrl_ros.learning.initial_model import load_initial_model
 
         initial_model = load_initial_model(initial_model, spec, device=cfg.device)
     base = initial_model if initial_model is not None else MODELS.get(model)(spec, model_config or {}, task=task, device=cfg.device,
                                                           seed=seed)
     dyn = for_planning(base, cfg.planning_backend, device=cfg.device, threads=cfg.threads)
-    learned = hasattr(dyn, "fit")
+    learned = isinstance(dyn, LearnedModel)
     seed_episodes = 0 if carried else cfg.seed_episodes
     if not learned and cfg.action_repeat > 1:
         dyn = RepeatedActionModel(dyn, cfg.action_repeat)  # the oracle steps the task once per action

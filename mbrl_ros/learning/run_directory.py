@@ -247,9 +247,11 @@ class TrainRunWriter:
             self.rows[-1] = {**self.rows[-1], **row}  # the retrain a resumed run caught up on
         else:
             self.rows.append(row)
+        from mbrl_ros.models.base import LearnedModel  # here: this module loads without torch
+
         retrained = record.train_epochs > 0
         self.version += int(retrained)
-        if ((retrained or self.model_file is None) and hasattr(model, "save")
+        if ((retrained or self.model_file is None) and isinstance(model, LearnedModel)
                 and getattr(getattr(model, "ensemble", model), "trained", False)):
             # The task travels with the weights: a carried-over model for another task is refused.
             # "episodes": those it was trained on (0: a carried-over model not refined yet).

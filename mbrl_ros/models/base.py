@@ -1,9 +1,18 @@
-"""What planners need from a model: batched open-loop rollouts."""
+"""What planners need from a model (batched open-loop rollouts) and what a learning loop needs
+from a model it trains (fit on transitions, serialize)."""
 from __future__ import annotations
 
 import abc
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Mapping
 
+import numpy as np
 import torch
+
+from mbrl_ros.atomic_file import atomic_write
+
+if TYPE_CHECKING:
+    from mbrl_ros.models.training import FitReport
 
 
 class RolloutModel(abc.ABC):
@@ -44,3 +53,46 @@ class RolloutModel(abc.ABC):
         before = torch.cat([start, traj[:, :, :-1]], dim=2)
         acts = actions.to(traj.dtype).unsqueeze(1).expand(-1, particles, -1, -1)
         return reward_fn(before, acts, traj).sum(-1).mean(-1)
+
+
+class LearnedModel(RolloutModel):
+    """A :class:`RolloutModel` learned from transitions: the learning loop, the learner node and
+    the CLI train it with :meth:`fit` and ship or store it with :meth:`to_bytes` / :meth:`save`.
+
+    A model that is not a ``LearnedModel`` (the oracle, a fixed :class:`~mbrl_ros.models.linear.LinearModel`)
+    is planned with as it is: no seed episodes, no retraining, no model file.
+
+    Attributes:
+        trained: whether :meth:`fit` ran (or a trained model was loaded); planning needs it.
+        extra_metadata: JSON-serializable metadata that travels with the weights.
+    """
+
+    trained: bool = False
+    extra_metadata: dict
+
+    @abc.abstractmethod
+    def fit(self, obs: np.ndarray | torch.Tensor, action: np.ndarray | torch.Tensor,
+            next_obs: np.ndarray | torch.Tensor, *, seed: int = 0, max_epochs: int | None = None,
+            should_stop: Callable[[], bool] | None = None, refit_normalizers: bool = True) -> "FitReport":
+        """Train on transitions ``obs (N, O)``, ``action (N, A)``, ``next_obs (N, O)``, continuing
+        from the current weights.
+
+        Args:
+            seed: shuffling / bootstrap seed.
+            max_epochs: overrides the configured epoch limit for this call.
+            should_stop: asked during training; True abandons it and leaves the model as before
+                the call (raising :class:`~mbrl_ros.models.training.TrainingCancelled`).
+            refit_normalizers: refit the input/target standardization to this data.
+        """
+
+    @abc.abstractmethod
+    def metadata(self) -> dict:
+        """JSON-serializable description of the model (format, sizes, config, ``trained``)."""
+
+    @abc.abstractmethod
+    def to_bytes(self, extra_metadata: Mapping | None = None) -> bytes:
+        """The weights and :meth:`metadata` (plus ``extra_metadata``) as bytes, without pickle."""
+
+    def save(self, path: str | Path, extra_metadata: Mapping | None = None) -> Path:
+        """Write :meth:`to_bytes` to ``path`` atomically (:func:`mbrl_ros.atomic_file.atomic_write`)."""
+        return atomic_write(path, self.to_bytes(extra_metadata))

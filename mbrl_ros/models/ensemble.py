@@ -25,10 +25,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mbrl_ros.atomic_file import atomic_write
 from mbrl_ros.config import from_dict, param, to_dict
 from mbrl_ros.models import MODELS
-from mbrl_ros.models.base import RolloutModel
+from mbrl_ros.models.base import LearnedModel
 from mbrl_ros.models.normalizer import Normalizer
 from mbrl_ros.models.training import EnsembleTrainer, FitReport
 
@@ -84,7 +83,7 @@ class EnsembleLinear(nn.Module):
         return torch.baddbmm(self.bias, x, self.weight)
 
 
-class EnsembleDynamics(nn.Module, RolloutModel):
+class EnsembleDynamics(nn.Module, LearnedModel):
     """MLP ensemble predicting ``next_obs - obs`` from ``(obs, action)``.
 
     Inputs: angles listed in ``angle_indices`` are encoded as ``(sin, cos)``;
@@ -322,10 +321,6 @@ class EnsembleDynamics(nn.Module, RolloutModel):
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         return buffer.getvalue()
-
-    def save(self, path: str | Path, extra_metadata: Mapping | None = None) -> Path:
-        """Write :meth:`to_bytes` to ``path`` atomically (:func:`mbrl_ros.atomic_file.atomic_write`)."""
-        return atomic_write(path, self.to_bytes(extra_metadata))
 
     @classmethod
     def from_bytes(cls, data: bytes, *, device: torch.device | str = "cpu") -> "EnsembleDynamics":

@@ -48,7 +48,7 @@ import torch
 from mbrl_ros.atomic_file import atomic_write
 from mbrl_ros.config import from_dict, param, to_dict, unflatten
 from mbrl_ros.models import MODELS
-from mbrl_ros.models.base import RolloutModel
+from mbrl_ros.models.base import LearnedModel, RolloutModel
 from mbrl_ros.models.ensemble import PROPAGATIONS, EnsembleConfig, EnsembleDynamics, ModelFormatError
 from mbrl_ros.models.ort import IOBoundRun, ort_session
 from mbrl_ros.models.training import FitReport
@@ -450,7 +450,7 @@ class OnnxEnsembleModel(RolloutModel):
         return out
 
 
-class TrainableOnnxEnsemble(OnnxEnsembleModel):
+class TrainableOnnxEnsemble(OnnxEnsembleModel, LearnedModel):
     """A torch :class:`EnsembleDynamics` for training, ONNX Runtime for planning (``pets_ensemble_onnx``).
 
     :meth:`fit` trains the torch ensemble and re-exports its elites; :meth:`save`
@@ -527,9 +527,6 @@ class TrainableOnnxEnsemble(OnnxEnsembleModel):
 
     def to_bytes(self, extra_metadata: Mapping | None = None) -> bytes:
         return self.ensemble.to_bytes(extra_metadata)
-
-    def save(self, path: str | Path, extra_metadata: Mapping | None = None) -> Path:
-        return self.ensemble.save(path, extra_metadata)
 
     def to_casadi(self):
         """The torch ensemble's mean network in CasADi (``nmpc`` plans on it, not on ORT)."""

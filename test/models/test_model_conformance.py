@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from mbrl_ros.models import MODELS, RolloutModel
+from mbrl_ros.models.base import LearnedModel
 from mbrl_ros.planning import TrajectoryObjective
 from mbrl_ros.tasks import TASKS, make_task
 from mbrl_ros.tasks.base import SimulatedTask
@@ -16,7 +17,7 @@ SIM_TASKS = [name for name in TASKS.names() if isinstance(make_task(name), Simul
 def build(model_name, task):
     config = {} if model_name == "oracle" else TINY
     model = MODELS.get(model_name)(task.spec, config, task=task, seed=0)
-    if hasattr(model, "fit"):
+    if isinstance(model, LearnedModel):
         rng = np.random.default_rng(0)
         obs, _ = task.reset(seed=0)
         rows = []
@@ -49,3 +50,21 @@ def test_rollout_contract(model_name, task_name):
     assert torch.equal(obs_t, torch.tensor(obs, dtype=torch.float32)), "rollout must not modify its input"
     returns = TrajectoryObjective(model, task.reward)(obs_t, actions)
     assert returns.shape == (6,) and torch.isfinite(returns).all()
+
+
+def test_the_trainable_models_are_learned_models_and_save_what_they_learned(tmp_path):
+    from mbrl_ros.models.ensemble import EnsembleDynamics
+
+    task = make_task("pendulum_swingup")
+    models = {name: build(name, task) for name in MODELS.names()}
+    learned = {name for name, model in models.items() if isinstance(model, LearnedModel)}
+    assert learned == {"pets_ensemble", "deterministic_ensemble", "pets_ensemble_onnx"}
+    assert not isinstance(models["oracle"], LearnedModel)
+    for name in sorted(learned):
+        model = models[name]
+        assert model.trained and model.metadata()["trained"]
+        saved = EnsembleDynamics.load(model.save(tmp_path / f"{name}.npz"))  # LearnedModel.save: to_bytes
+        again = EnsembleDynamics.from_bytes(model.to_bytes())
+        assert saved.trained and saved.metadata() == again.metadata() == model.metadata()
+        for key, value in again.state_dict().items():
+            assert torch.equal(saved.state_dict()[key], value), (name, key)
