@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 import torch
 
+from transition_samples import random_walk
+
 from mbrl_ros.models import MODELS, RolloutModel
 from mbrl_ros.models.base import LearnedModel
 from mbrl_ros.planning import TrajectoryObjective
@@ -18,15 +20,7 @@ def build(model_name, task):
     config = {} if model_name == "oracle" else TINY
     model = MODELS.get(model_name)(task.spec, config, task=task, seed=0)
     if isinstance(model, LearnedModel):
-        rng = np.random.default_rng(0)
-        obs, _ = task.reset(seed=0)
-        rows = []
-        for _ in range(40):
-            act = rng.uniform(task.spec.action_low, task.spec.action_high)
-            nxt = task.step(act)[0]
-            rows.append((obs, act, nxt))
-            obs = nxt
-        model.fit(*[np.array(x) for x in zip(*rows)])
+        model.fit(*random_walk(task, 40))
     return model
 
 

@@ -4,6 +4,8 @@ import onnx
 import pytest
 import torch
 
+from transition_samples import random_walk
+
 from mbrl_ros.config import ConfigError
 from mbrl_ros.export.onnx_ensemble import ensemble_parity, export_ensemble
 from mbrl_ros.models import MODELS
@@ -191,15 +193,9 @@ def test_registered_backend_trains_plans_and_saves(tmp_path):
     assert isinstance(model, TrainableOnnxEnsemble) and model.runtime.intra_op_threads == 2
     with pytest.raises(RuntimeError, match="trained"):
         model.rollout(torch.zeros(task.spec.obs_dim), torch.zeros(1, 3, task.spec.act_dim))
-    rng = np.random.default_rng(0)
-    obs, _ = task.reset(seed=0)
-    rows = []
-    for _ in range(60):
-        act = rng.uniform(task.spec.action_low, task.spec.action_high)
-        nxt = task.step(act)[0]
-        rows.append((obs, act, nxt))
-        obs = nxt
-    report = model.fit(*[np.array(x) for x in zip(*rows)])
+    walk = random_walk(task, 60)
+    report = model.fit(*walk)
+    obs = walk[2][-1]  # where the walk ended
     assert model.members == report.elites
     assert ensemble_parity(model.ensemble, model, n=300)["mean"] <= 1e-5
     objective = TrajectoryObjective(model, task.reward, generator=torch.Generator().manual_seed(0))
@@ -212,8 +208,7 @@ def test_registered_backend_trains_plans_and_saves(tmp_path):
     reloaded = EnsembleDynamics.load(model.save(tmp_path / "model.npz"))
     assert torch.equal(reloaded.elites, model.ensemble.elites)
     standalone = OnnxEnsembleModel.load(model.save_onnx(tmp_path / "model.onnx"))
-    x = np.array([r[0] for r in rows[:9]])
-    u = np.array([r[1] for r in rows[:9]])
+    x, u = walk[0][:9], walk[1][:9]
     assert all(np.array_equal(a, b) for a, b in zip(standalone.predict_members(x, u), model.predict_members(x, u)))
 
 
