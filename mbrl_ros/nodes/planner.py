@@ -337,14 +337,15 @@ class PlannerNode(CommandNodeMixin, Node):
     def _on_model(self, message: Any) -> None:
         with self._lock:
             probe = self._last_obs
+        payload = message_bytes(message)  # once: checked here, and with planning_process sent on as it is
         try:
-            model = decode_model(message_bytes(message), self.spec, probe, device=self._device,
+            model = decode_model(payload, self.spec, probe, device=self._device,
                                  probe_sequences=self.config.model_probe_sequences, seed=self.config.seed)
         except ModelRejectedError as exc:
             self.health.reject("model", exc.reason, str(exc))
             return
         if self._process is not None:  # checked here, planned there
-            self._process.submit_model(message_bytes(message))
+            self._process.submit_model(payload)
             self.model_version = model_version(model)
             self.health.set("model_version", self.model_version)
             self.health.set("model_version_ready", self.model_version)
