@@ -3,7 +3,8 @@ PETS CEM at mbrl-lib's config, with the matmul efficiency reached, all in one ru
 
 Part 1 (default config: the task config's ensemble, e.g. 5 x (3x200), 5 particles ts_inf, its
 horizon, the planners' configs): every backend (``torch`` eager per step, the reference;
-``onnx_step``: one ORT run per step; ``onnx``: one fused ORT graph per iteration, the default)
+``onnx_step``: one ORT run per step; ``compiled``: the fused rollout compiled by torch.compile;
+``onnx``: one fused ORT graph per iteration)
 plans the same visited states, interleaved step by step so that a load spike on a shared host hits
 them alike. Prints p50/p99 plan time, model evaluations/s, and the rollouts' GFLOP/s (time inside
 the objective) as a fraction of two peaks measured in the same run with the same thread count: a
@@ -42,7 +43,7 @@ from mbrl_ros.models.onnx_backend import OnnxRuntimeConfig, TrainableOnnxEnsembl
 from mbrl_ros.planning import TrajectoryObjective, make_planner  # noqa: E402
 from mbrl_ros.tasks import make_task  # noqa: E402
 
-BACKENDS = ("torch", "onnx_step", "onnx")
+BACKENDS = ("torch", "compiled", "onnx_step", "onnx")
 MBRL_LIB_CONFIG = {"population": 350, "iterations": 5, "elite_ratio": 0.1, "alpha": 0.1, "horizon": 15,
                    "particles": 20, "ensemble": 7, "layers": 4, "hidden": 200}
 
@@ -101,6 +102,10 @@ class TimedObjective(TrajectoryObjective):
 def planning_model(model, backend: str, threads: int):
     if backend == "torch":
         return model
+    if backend == "compiled":  # a copy: the torch row must stay eager
+        copy = type(model).from_bytes(model.to_bytes())
+        copy.compile_planning(background=False)  # the warm-up plans compile (Inductor's disk cache helps)
+        return copy
     return TrainableOnnxEnsemble(model, OnnxRuntimeConfig(intra_op_threads=threads, fused=backend == "onnx"))
 
 
@@ -173,7 +178,7 @@ def main() -> int:
     parser.add_argument("--out", default="bench/results/planner_latency.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(environment_header("torch eager | onnxruntime per step | onnxruntime fused graph (float32, CPU)",
+    print(environment_header("torch eager | torch.compile fused | onnxruntime per step | onnxruntime fused graph (float32, CPU)",
                              args.threads))
     import onnxruntime
 

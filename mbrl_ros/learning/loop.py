@@ -50,7 +50,9 @@ class LearningConfig:
     device: str = param("cpu", "torch device")
     planning_backend: str = param("auto", "what runs a learned PETS ensemble while planning: onnx (one "
                                   "ONNX Runtime graph per optimizer iteration: horizon, propagation and "
-                                  "reward), onnx_step (one ORT run per step), torch, or auto: onnx on the "
+                                  "reward), onnx_step (one ORT run per step), torch, compiled (the fused "
+                                  "rollout compiled by torch.compile: needs a C++ compiler, compiles in "
+                                  "the background, eager meanwhile), or auto: onnx on the "
                                   "CPU, torch otherwise; training is torch either way",
                                   choices=PLANNING_BACKENDS)
     action_repeat: int = param(1, "task steps each planned action is held for (DMC-style action repeat): the "

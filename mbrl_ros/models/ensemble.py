@@ -139,6 +139,8 @@ class EnsembleDynamics(nn.Module, LearnedModel):
         self.extra_metadata: dict = {}
         self._planning_layers: list[tuple[torch.Tensor, torch.Tensor]] | None = None
         self._log_target_scale: torch.Tensor | None = None
+        self._compiled_returns: dict | None = None  # (reward_fn, horizon) -> CompiledReturns, when enabled
+        self._compile_in_background = True
         self.to(self.device)
 
     # -- network --------------------------------------------------------
@@ -267,6 +269,44 @@ class EnsembleDynamics(nn.Module, LearnedModel):
             state += delta
             out[:, :, :, h] = state.view(n_elite, n, per_member, self.obs_dim)
         return out.permute(1, 0, 2, 3, 4).reshape(n, self.num_particles, horizon, self.obs_dim)
+
+    def compile_planning(self, *, background: bool = True) -> None:
+        """Plan through the compiled fused rollout (planning backend ``compiled``,
+        :mod:`mbrl_ros.models.compiled_rollout`): :meth:`returns` uses it from now on.
+
+        Args:
+            background: compile each new batch size on a worker thread and plan eager meanwhile.
+        """
+        if self.device.type != "cpu":
+            raise ValueError(f"planning_backend compiled runs Inductor's CPU code; the model is on {self.device} "
+                             f"(use planning_backend torch)")
+        if self._compiled_returns is None:
+            self._compiled_returns = {}
+        self._compile_in_background = bool(background)
+
+    def compiled_planning(self) -> list:
+        """The :class:`~mbrl_ros.models.compiled_rollout.CompiledReturns` in use (empty: not compiling)."""
+        return list((self._compiled_returns or {}).values())
+
+    def returns(self, obs: torch.Tensor, actions: torch.Tensor, reward_fn,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """Mean predicted return ``(N,)`` (:meth:`RolloutModel.returns
+        <mbrl_ros.models.base.RolloutModel.returns>`), through the compiled fused rollout after
+        :meth:`compile_planning` (same random stream: equal up to float rounding)."""
+        if self._compiled_returns is None:
+            return super().returns(obs, actions, reward_fn, generator=generator)
+        if not self.trained:
+            raise RuntimeError("the ensemble has not been trained (call fit) or loaded yet")
+        from mbrl_ros.models.compiled_rollout import CompiledReturns
+
+        key = (reward_fn, int(actions.shape[1]))
+        compiled = self._compiled_returns.get(key)
+        if compiled is None:
+            while len(self._compiled_returns) >= 4:  # a few (reward, horizon) pairs: one per planner in use
+                self._compiled_returns.pop(next(iter(self._compiled_returns)))
+            compiled = self._compiled_returns[key] = CompiledReturns(self, reward_fn, key[1],
+                                                                     background=self._compile_in_background)
+        return compiled(obs.to(device=self.device), actions.to(device=self.device), generator)
 
     # -- training (mbrl_ros.models.training) -----------------------------
     def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -72,6 +72,30 @@ class FusedReturns(nn.Module):
         self.per_member = 1 if self.propagation == "expectation" else self.num_particles // self.num_members
         self.input_dim = ensemble.input_dim
 
+    @torch.no_grad()
+    def load_weights(self, ensemble) -> None:
+        """Copy another trained version of the same architecture into this module's buffers, in place
+        (a compiled copy of this module keeps its code: its buffers are inputs, not constants).
+
+        Raises:
+            ValueError: ``ensemble`` differs in architecture, elites count or propagation.
+        """
+        layers = ensemble._elite_layers()
+        same = (len(layers) == self.num_layers and ensemble.probabilistic == self.probabilistic
+                and ensemble.config.propagation == self.propagation and ensemble.num_particles == self.num_particles
+                and ensemble._act is self.activation and ensemble.obs_dim == self.obs_dim
+                and ensemble.act_dim == self.act_dim and torch.equal(ensemble._angle_idx, self.angle_idx)
+                and all(getattr(self, f"weight_{i}").shape == w.shape for i, (w, _) in enumerate(layers)))
+        if not same:
+            raise ValueError("FusedReturns.load_weights: the ensemble's architecture, elites or propagation differ "
+                             "from this module's; build a new FusedReturns for it")
+        for i, (weight, bias) in enumerate(layers):
+            getattr(self, f"weight_{i}").copy_(weight)
+            getattr(self, f"bias_{i}").copy_(bias)
+        self.log_target_scale.copy_(ensemble._log_target_scale)
+        self.max_logvar.copy_(ensemble.max_logvar)
+        self.min_logvar.copy_(ensemble.min_logvar)
+
     @property
     def needs_noise(self) -> bool:
         return self.probabilistic and self.propagation != "expectation"

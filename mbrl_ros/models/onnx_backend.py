@@ -542,7 +542,9 @@ class TrainableOnnxEnsemble(OnnxEnsembleModel, LearnedModel):
 #: ``onnx`` on the CPU at any thread count: bench/planner_latency.py measured it the fastest for the
 #: default 5 x (3x200) ensemble, icem pop 48, H 20 (bench/results/planner_latency_fused.log: fused
 #: p50 300 ms vs per step 577 ms vs torch 9042 ms, interleaved, on a host at load ~30).
-PLANNING_BACKENDS = ("auto", "onnx", "onnx_step", "torch")
+#: ``compiled``: the fused rollout in torch compiled by Inductor (:mod:`mbrl_ros.models.compiled_rollout`;
+#: needs a C++ compiler, compiles in the background and plans eager meanwhile).
+PLANNING_BACKENDS = ("auto", "onnx", "onnx_step", "torch", "compiled")
 
 
 def resolve_planning_backend(backend: str, *, device: torch.device | str = "cpu", threads: int = 1) -> str:
@@ -557,8 +559,8 @@ def resolve_planning_backend(backend: str, *, device: torch.device | str = "cpu"
     on_cpu = torch.device(device).type == "cpu"
     if backend == "auto":
         return "onnx" if on_cpu else "torch"
-    if backend.startswith("onnx") and not on_cpu:
-        raise ValueError(f"planning_backend {backend} runs ONNX Runtime on the CPU; the model is on {device!r} "
+    if (backend.startswith("onnx") or backend == "compiled") and not on_cpu:
+        raise ValueError(f"planning_backend {backend} runs on the CPU; the model is on {device!r} "
                          f"(use torch or auto)")
     return backend
 
@@ -569,10 +571,14 @@ def for_planning(model, backend: str = "auto", *, device: torch.device | str = "
     A torch PETS ensemble (:class:`EnsembleDynamics`, probabilistic) is wrapped in a
     :class:`TrainableOnnxEnsemble` when ``backend`` resolves to ``onnx`` (fused graph) or
     ``onnx_step`` (ORT with ``threads`` intra-op threads); it still trains, saves and serializes as
-    the torch model. Other models (oracle, deterministic ensembles, models already on ORT) come
+    the torch model. With ``compiled`` a torch ensemble plans through its compiled fused rollout
+    (:meth:`EnsembleDynamics.compile_planning`) and comes back itself. Other models (oracle, deterministic ensembles, models already on ORT) come
     back unchanged.
     """
     chosen = resolve_planning_backend(backend, device=device, threads=threads)
+    if chosen == "compiled" and isinstance(model, EnsembleDynamics):
+        model.compile_planning()
+        return model
     if chosen.startswith("onnx") and type(model) is EnsembleDynamics and model.probabilistic:
         return TrainableOnnxEnsemble(model, OnnxRuntimeConfig(intra_op_threads=int(threads),
                                                               fused=chosen == "onnx"))
