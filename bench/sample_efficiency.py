@@ -166,7 +166,8 @@ def best_achievable(task: str, planner: str, seeds, overrides, threads: int) -> 
     return returns
 
 
-_BACKEND_WORDS = {"onnx": "onnxruntime fused graph", "onnx_step": "onnxruntime per step", "torch": "torch"}
+_BACKEND_WORDS = {"onnx": "onnxruntime fused graph", "onnx_step": "onnxruntime per step", "torch": "torch",
+                  "compiled": "torch.compile fused rollout (Inductor)"}
 
 
 def main() -> int:
