@@ -25,7 +25,6 @@ the torch rollout's for the same generator up to float rounding (tests compare t
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import warnings
 
@@ -37,12 +36,18 @@ from mbrl_ros.models.fused_rollout import (FusedReturns, RewardFn, draw_rollout_
 _LOG = logging.getLogger(__name__)
 
 
-def _raise_recompile_limit(limit: int = 64) -> None:
-    """Dynamo keeps a few compiled variants per function by default; one per row count is needed."""
+def _configure_compiler(background: bool, limit: int = 64) -> None:
+    """Dynamo keeps a few compiled variants per function by default; one per row count is needed.
+    In the background, Inductor compiles its C++ on one worker process, not one per core, so that
+    planning keeps a core."""
     config = torch._dynamo.config
     for name in ("recompile_limit", "cache_size_limit"):
         if hasattr(config, name) and getattr(config, name) < limit:
             setattr(config, name, limit)
+    if background:
+        import torch._inductor.config as inductor_config
+
+        inductor_config.compile_threads = 1
 
 
 class CompiledReturns:
@@ -58,7 +63,7 @@ class CompiledReturns:
     """
 
     def __init__(self, ensemble, reward_fn: RewardFn, horizon: int, *, background: bool = True):
-        _raise_recompile_limit()
+        _configure_compiler(background)
         self.ensemble = ensemble
         self.fused = FusedReturns(ensemble, reward_fn, horizon).eval()
         self._source = ensemble._elite_layers()
@@ -68,7 +73,8 @@ class CompiledReturns:
         self.failure: str | None = None  # why compiling failed (then everything runs eager)
         self._requested: set[int] = set()
         self._lock = threading.Lock()  # one caller of the compiled module at a time (worker or planner)
-        self._queue: queue.Queue[int | None] = queue.Queue()
+        self._queue_lock = threading.Lock()
+        self._pending: list[int] = []  # row counts waiting for the worker
         self._worker: threading.Thread | None = None
 
     # -- compiling ----------------------------------------------------------
@@ -97,10 +103,14 @@ class CompiledReturns:
         self.ready.add(n)
 
     def _work(self) -> None:
+        """Compile what is queued, then end (a later request starts a new worker)."""
         while True:
-            n = self._queue.get()
-            if n is None or self.failure is not None:
-                return
+            with self._queue_lock:
+                if not self._pending or self.failure is not None:
+                    self._pending.clear()
+                    self._worker = None
+                    return
+                n = self._pending.pop(0)
             self._compile(n)
 
     def request(self, n: int) -> None:
@@ -111,21 +121,19 @@ class CompiledReturns:
         if not self.background:
             self._compile(n)
             return
-        if self._worker is None:
-            self._worker = threading.Thread(target=self._work, name="mbrl-compile", daemon=True)
-            self._worker.start()
-        self._queue.put(n)
+        with self._queue_lock:
+            self._pending.append(n)
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="mbrl-compile", daemon=True)
+                self._worker.start()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every requested row count is compiled (or compiling failed); True if done."""
-        if self._worker is None:
-            return True
-        self._queue.put(None)
-        self._worker.join(timeout)
-        done = not self._worker.is_alive()
-        if done:
-            self._worker = None
-        return done
+        with self._queue_lock:
+            worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+        return worker is None or not worker.is_alive()
 
     # -- planning -----------------------------------------------------------
     @torch.no_grad()
