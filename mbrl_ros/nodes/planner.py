@@ -186,7 +186,8 @@ class PlannerNode(CommandNodeMixin, Node):
                                   planner=cfg.planner, planner_config=to_dict(planner_config),
                                   learning=to_dict(self.learning), seed=cfg.seed,
                                   deadline_s=cfg.deadline_fraction * spec.control_period, period_ns=self._period_ns,
-                                  backend=self._backend, threads=self.learning.threads, nice=cfg.planning_nice)
+                                  backend=self._backend, threads=self.learning.threads, nice=cfg.planning_nice,
+                                  publish_prediction=cfg.publish_path)
             self._process = PlanningProcess(setup, self.horizon, spec.act_dim)
             self._slot_seq = 0  # the newest plan taken from the slot
             self._dropped_seq = 0  # the watchdog dropped plans up to this one
@@ -240,6 +241,8 @@ class PlannerNode(CommandNodeMixin, Node):
                             if cfg.publish_path else None)
         self._cost_terms_pub = (self.create_publisher(msg("std_msgs/msg/Float64MultiArray"), "~/cost_terms", 10)
                                 if cfg.publish_path else None)
+        if self._process is not None and cfg.publish_path:
+            self._process.start_predictions(self._publish_predicted)  # the child rolls the plan out
         self._subscribe_state(inputs)  # the observation extra's subscription first
         self.create_subscription(msg("std_msgs/msg/UInt8MultiArray"), cfg.model_topic, self._on_model,
                                  qos_profile_latched, callback_group=models)
@@ -457,14 +460,19 @@ class PlannerNode(CommandNodeMixin, Node):
         with torch.no_grad():
             trajectory = self.model.rollout(obs_t, actions_t)
         costs = self.objective.predicted_term_costs(obs_t, actions_t, trajectory)
+        self._publish_predicted(stamp_ns, trajectory[0].cpu().numpy(), costs)
+
+    def _publish_predicted(self, stamp_ns: int, particles: np.ndarray, costs: dict[str, float]) -> None:
+        """Publish a plan's predicted ``particles (P, H, O)`` and its weighted cost terms (this
+        process's planning thread, or with planning_process the thread that reads the child's)."""
         if costs and all(np.isfinite(v) for v in costs.values()):
             self._cost_terms_pub.publish(labelled_values_message(costs))
-        mean = trajectory[0].mean(0).cpu().numpy()  # (H, O)
+        mean = particles.mean(0)  # (H, O)
         points = np.zeros((mean.shape[0], 3))
         points[:, :len(self._path_indices)] = mean[:, self._path_indices]
         if np.all(np.isfinite(points)):
             self._path_pub.publish(path_message(stamp_ns, self._period_ns, points, self.config.path_frame))
-        spread = trajectory[0].std(0, correction=0).cpu().numpy()[:, self._path_indices]  # (H, K)
+        spread = particles.std(0)[:, self._path_indices]  # (H, K), population std as torch's correction=0
         if np.all(np.isfinite(spread)):
             self._spread_pub.publish(float64_matrix_message(spread, ("horizon", "entry")))
 

@@ -10,7 +10,10 @@ overlapped it. No ROS here: the node is a thin adapter.
 Messages to the child, on two pipes so that a large model never holds up a state (and no two
 threads ever write one pipe): states ``("state", obs, stamp_ns)`` (newest wins) and
 ``("episode_end",)``; models ``("model", bytes)`` (an ``EnsembleDynamics`` ``.npz`` payload the
-node has already checked) and ``("stop",)``.
+node has already checked) and ``("stop",)``. Back from the child, besides the slot: with
+``publish_prediction``, each plan's predicted particles ``(P, H, O)`` and weighted cost terms, on a
+bounded queue that the child never waits on (a prediction the parent has not taken yet is
+replaced, not queued behind), read by a thread of the parent that hands them to a callback.
 """
 from __future__ import annotations
 
@@ -122,6 +125,7 @@ class PlanningSetup:
     backend: str
     threads: int
     nice: int = 0
+    publish_prediction: bool = False  # send each plan's predicted trajectory and cost terms back
 
 
 class _ModelPreparer:
@@ -187,7 +191,7 @@ class _ModelPreparer:
                 self._ready = model
 
 
-def _worker(setup: PlanningSetup, states, models, slot_name: str) -> None:
+def _worker(setup: PlanningSetup, states, models, slot_name: str, predictions=None) -> None:
     import os
 
     import torch
@@ -206,7 +210,8 @@ def _worker(setup: PlanningSetup, states, models, slot_name: str) -> None:
     spec = task.spec
     horizon = int(setup.learning.get("horizon", 20))
     objective = TrajectoryObjective(None, task.reward, generator=torch.Generator().manual_seed(setup.seed),
-                                    termination_fn=task.termination_fn)  # as the node's own objective
+                                    termination_fn=task.termination_fn,
+                                    term_costs_fn=task.weighted_cost_terms)  # as the node's own objective
     planner = make_planner(setup.planner, setup.planner_config, action_low=spec.action_low,
                            action_high=spec.action_high, horizon=horizon, objective=objective, seed=setup.seed,
                            nominal_action=spec.nominal_action)
@@ -262,6 +267,8 @@ def _worker(setup: PlanningSetup, states, models, slot_name: str) -> None:
             slot.write(np.clip(actions, low, high), stamp_ns, plans=plans, iterations=result.iterations,
                        deadline_hit=result.deadline_hit, plan_seconds=result.seconds,
                        predicted_return=result.predicted_return)
+            if predictions is not None and actions.shape[0] == horizon:
+                _send_prediction(predictions, objective, obs, np.clip(actions, low, high), stamp_ns)
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         return  # the parent went away or is stopping
     finally:
@@ -269,8 +276,41 @@ def _worker(setup: PlanningSetup, states, models, slot_name: str) -> None:
         slot.close()
 
 
+def _send_prediction(predictions, objective, obs: np.ndarray, actions: np.ndarray, stamp_ns: int) -> None:
+    """The chosen plan's predicted particles and cost terms to the parent, never waiting for it."""
+    import queue
+
+    import torch
+
+    obs_t = torch.as_tensor(obs, dtype=torch.float32)
+    actions_t = torch.as_tensor(actions[None], dtype=torch.float32)
+    with torch.no_grad():
+        trajectory = objective.model.rollout(obs_t, actions_t)
+    costs = objective.predicted_term_costs(obs_t, actions_t, trajectory)
+    item = (int(stamp_ns), trajectory[0].cpu().numpy().astype(np.float32), costs)
+    try:
+        predictions.put_nowait(item)
+    except queue.Full:  # the parent is behind: replace what it has not taken (newest wins)
+        try:
+            predictions.get_nowait()
+        except queue.Empty:
+            pass
+        try:
+            predictions.put_nowait(item)
+        except queue.Full:
+            pass
+
+
 class PlanningProcess:
-    """The optimizer in a child process (spawned: no state inherited from a threaded parent)."""
+    """The optimizer in a child process (spawned: no state inherited from a threaded parent).
+
+    Args:
+        setup: the child's configuration.
+        horizon, act_dim: the plan slot's size.
+        on_prediction: with ``setup.publish_prediction``, called on a thread of this process as
+            ``on_prediction(stamp_ns, particles (P, H, O), cost_terms dict)`` for the child's plans
+            (the newest, when this side falls behind). Start it with :meth:`start_predictions`.
+    """
 
     def __init__(self, setup: PlanningSetup, horizon: int, act_dim: int):
         self.slot = PlanSlot(horizon, act_dim)
@@ -279,11 +319,36 @@ class PlanningProcess:
         self._states, child_states = _pipe(context)
         self._models, child_models = _pipe(context)
         self._locks = {id(self._states): threading.Lock(), id(self._models): threading.Lock()}
-        self.process = context.Process(target=_worker, args=(setup, child_states, child_models, self.slot.name),
+        self._predictions = context.Queue(maxsize=1) if setup.publish_prediction else None
+        self._prediction_thread: threading.Thread | None = None
+        self.process = context.Process(target=_worker, args=(setup, child_states, child_models, self.slot.name,
+                                                             self._predictions),
                                        name="planning", daemon=True)
         self.process.start()
         child_states.close()
         child_models.close()
+
+    def start_predictions(self, on_prediction) -> None:
+        """Hand the child's predictions to ``on_prediction`` from a thread of this process."""
+        if self._predictions is None:
+            raise ValueError("start_predictions needs PlanningSetup(publish_prediction=True)")
+        if self._prediction_thread is not None:
+            return
+
+        def run() -> None:
+            import queue
+
+            while not self._stopped:
+                try:
+                    item = self._predictions.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                except (EOFError, OSError, ValueError):  # the queue was closed: stopping
+                    return
+                on_prediction(*item)
+
+        self._prediction_thread = threading.Thread(target=run, name="planning-predictions", daemon=True)
+        self._prediction_thread.start()
 
     def _send(self, conn, message: Any) -> None:
         try:
@@ -322,6 +387,11 @@ class PlanningProcess:
         if self.process.is_alive():
             self.process.terminate()
             self.process.join(timeout)
+        if self._prediction_thread is not None:
+            self._prediction_thread.join(1.0)
+        if self._predictions is not None:
+            self._predictions.close()
+            self._predictions.cancel_join_thread()
         self._states.close()
         self._models.close()
         self.slot.close()

@@ -162,6 +162,8 @@ def test_state_async_answers_every_state_at_once_from_the_newest_plan(graph, lat
 
 def test_planning_process_answers_states_from_the_plans_of_its_child(graph, latched, wait_for, trained_model):
     node, commands, states, models = start(graph, latched, wait_for, trigger="state_async", planning_process=True)
+    paths = graph.collect("nav_msgs/msg/Path", "/mpc_planner/plan")
+    costs = graph.collect("std_msgs/msg/Float64MultiArray", "/mpc_planner/cost_terms")
     assert node._process is not None and node._process.alive and not node._thread.is_alive()
     # This process only answers states: run_node gives it the control path's real-time priority.
     from mbrl_ros.nodes.scheduling import CONTROL_PATH_DEFAULTS
@@ -188,6 +190,12 @@ def test_planning_process_answers_states_from_the_plans_of_its_child(graph, latc
 
     wait_for(planned, timeout=180.0, what="a command from the child's plan (a spawned child imports torch first)")
     assert node.health.get("plans") >= 1 and node._plan is not None
+    # The child's plans come back as ~/plan and ~/cost_terms too (rolled out in the child).
+    wait_for(lambda: len(paths) >= 1 and len(costs) >= 1, what="the child's predicted path and cost terms")
+    horizon = FAST_PLANNER["learning.horizon"]
+    assert len(paths[0].poses) == horizon
+    terms = labelled_values(costs[0])
+    assert list(terms) == ["tip_distance", "action"] and -horizon <= terms["tip_distance"] <= 0.0
     process = node._process
     node.stop()
     assert not process.alive
