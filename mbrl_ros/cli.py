@@ -232,7 +232,7 @@ def cmd_train_from_bag(args: argparse.Namespace) -> int:
     torch.set_num_threads(learning.threads)
     task = make_task(params.task, params.task_config())
     bag = transitions_from_bag(args.bag, task, controller=args.controller, state_topic=args.state_topic,
-                               joint_names=args.joint_names or ())
+                               joint_names=args.joint_names or (), action_repeat=learning.action_repeat)
     recorded_for = bag_task_names(bag.models)
     if recorded_for and params.task not in recorded_for:
         raise BagError(f"bag {args.bag} was recorded for task {', '.join(sorted(recorded_for))}, not {params.task!r}")

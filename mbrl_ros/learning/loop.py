@@ -64,6 +64,11 @@ class LearningConfig:
     value_learner: str = param("sac_mbpo", "registered value learner used with terminal_value "
                                "(mbrl_ros.learning.value.VALUE_LEARNERS)")
 
+    def action_period(self, control_period: float) -> float:
+        """Seconds between two planned actions: the task's ``control_period`` times ``action_repeat``
+        (over ROS the period of states and commands, see ``sim_bridge``)."""
+        return control_period * self.action_repeat
+
 
 @dataclasses.dataclass
 class EpisodeRecord:
@@ -291,27 +296,24 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
     if learned and not carried and cfg.seed_episodes < 1:
         raise ValueError(f"model {model!r} must be trained before planning: set learning.seed_episodes >= 1")
     gen = torch.Generator(device=cfg.device).manual_seed(seed)
-    values = None
-    if cfg.terminal_value:
-        from mbrl_ros.learning.value import make_value_learner
-
-        values = make_value_learner(cfg.value_learner, value_config, spec=spec, reward_fn=task.reward,
-                                    termination_fn=task.termination_fn, device=cfg.device, seed=seed)
-        objective = TrajectoryObjective(dyn, task.reward, generator=gen, termination_fn=task.termination_fn,
-                                        terminal_value=values.terminal_value, discount=values.config.discount)
-    else:
-        objective = TrajectoryObjective(dyn, task.reward, generator=gen, termination_fn=task.termination_fn)
+    objective = TrajectoryObjective(dyn, task.reward, generator=gen, termination_fn=task.termination_fn)
     mpc = make_planner(planner, planner_config, action_low=spec.action_low, action_high=spec.action_high,
                        horizon=cfg.horizon, objective=objective, device=cfg.device, seed=seed,
                        nominal_action=spec.nominal_action)
-    if values is not None:
-        mpc.proposal_fn = values.proposals(dyn, cfg.horizon)
+    values = value_training = None
+    if cfg.terminal_value:
+        from mbrl_ros.learning.value import ValueTraining, plan_with_values, value_learner_for
+
+        values = value_learner_for(task, cfg, value_config, seed=seed)
+        plan_with_values(objective, mpc, values, dyn, cfg.horizon)
     data = TransitionBuffer(spec.obs_dim, spec.act_dim)
     first_episode, env_steps = (resume.episodes, resume.env_steps) if resume is not None else (0, 0)
     if resume is not None:
         data.extend(resume.obs, resume.action, resume.next_obs)
     rng = np.random.default_rng(seed)
     schedule = RetrainSchedule(episodes=cfg.episodes, seed_episodes=cfg.seed_episodes, carried=carried)
+    if values is not None:
+        value_training = ValueTraining(values, schedule)
     records: list[EpisodeRecord] = []
     low, high = np.asarray(spec.action_low), np.asarray(spec.action_high)
 
@@ -324,8 +326,6 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
             on_transition(obs, action, next_obs)
         if on_step is not None:
             on_step()
-
-    trained_on = 0
 
     def retrain(episode: int) -> tuple[float, int, float]:
         """Fit on all data after ``episode``: seconds, epochs, the elites' holdout MSE."""
@@ -365,13 +365,11 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
             outcome = run_episode_outcome(task, episode_seed, act, store, action_repeat=cfg.action_repeat)
         env_steps += outcome.steps
         train_s, epochs, mse, value_s = 0.0, 0, float("nan"), 0.0
-        last = episode + 1 >= cfg.episodes
         if learned and schedule.after_episode(episode + 1, data.size):
             train_s, epochs, mse = retrain(episode)
-        if values is not None and not last and (not learned or episode + 1 >= max(seed_episodes, 1)):
-            value_s = values.update(*data.arrays(), model=dyn, episode=episode,
-                                    new_transitions=data.size - trained_on).seconds
-            trained_on = data.size
+        if value_training is not None:
+            report = value_training.after_episode(episode + 1, *data.arrays(), model=dyn)
+            value_s = report.seconds if report is not None else 0.0
         record = EpisodeRecord(
             episode=episode, kind="random" if random_episode else "mpc", env_steps=env_steps,
             episode_return=outcome.planning_return, plan_ms_median=_percentile_ms(plan_times, 50),

@@ -6,19 +6,36 @@ A model travels as ``std_msgs/UInt8MultiArray`` holding
 "metrics": {...}}``. The topic is latched (reliable, transient-local, depth 1),
 so a planner that starts late still gets the newest model.
 
+With ``learning.terminal_value`` the learner's critic and actor travel in the same payload,
+under the model's version: ``extra_metadata["value"]`` describes the value learner
+(:meth:`SacMbpoValueLearner.metadata`: its name, config and own update count) and its arrays
+are extra ``.npy`` members named ``attached.value.<name>``, which
+:meth:`EnsembleDynamics.from_bytes` ignores. One message, not a second latched topic: a
+depth-1 latched topic keeps only its newest sample, and two topics could deliver a model and a
+critic of different retrains. Such a payload is still a model file for every reader
+(``export-policy``, ``initial_model``).
+
 :func:`decode_model` is the planner's gate: a model is swapped in only if it
 decodes, fits the task (observation and action sizes, angle entries, task name),
-has finite weights and predicts finite trajectories from a probe state.
+has finite weights and predicts finite trajectories from a probe state;
+:func:`decode_value` then rebuilds the critic, if the payload has one, with its own checks.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+import io
+import zipfile
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
 
-from mbrl_ros.models.ensemble import EnsembleDynamics, ModelFormatError
+from mbrl_ros.config import ConfigError
+from mbrl_ros.models.ensemble import ATTACHED_PREFIX, EnsembleDynamics, ModelFormatError, read_npz_member
+from mbrl_ros.registry import UnknownComponentError
 from mbrl_ros.tasks.base import TaskSpec
+
+#: Member name prefix of the value learner's arrays in a payload.
+VALUE_PREFIX = ATTACHED_PREFIX + "value."
 
 
 class ModelRejectedError(ValueError):
@@ -30,10 +47,65 @@ class ModelRejectedError(ValueError):
 
 
 def encode_model(model: EnsembleDynamics, *, version: int, task: str, episodes: int, transitions: int,
-                 metrics: Mapping[str, Any]) -> bytes:
-    """Serialize ``model`` with the metadata the planner and tools read."""
-    return model.to_bytes(extra_metadata={"version": int(version), "task": task, "episodes": int(episodes),
-                                          "transitions": int(transitions), "metrics": dict(metrics)})
+                 metrics: Mapping[str, Any], values: Any = None) -> bytes:
+    """Serialize ``model`` with the metadata the planner and tools read, and ``values`` (a value
+    learner such as :class:`~mbrl_ros.learning.value.SacMbpoValueLearner`, or None) with it."""
+    extra = {"version": int(version), "task": task, "episodes": int(episodes), "transitions": int(transitions),
+             "metrics": dict(metrics)}
+    if values is not None:
+        extra["value"] = values.metadata()
+    data = model.to_bytes(extra_metadata=extra)
+    if values is None:
+        return data
+    buffer = io.BytesIO(data)
+    with zipfile.ZipFile(buffer, "a") as archive:  # np.savez's own layout: one stored .npy per array
+        for name, array in values.state_arrays().items():
+            with archive.open(f"{VALUE_PREFIX}{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def decode_value(data: bytes, model: EnsembleDynamics, spec: TaskSpec, *, reward_fn: Callable,
+                 termination_fn: Callable | None = None, probe_obs: np.ndarray | None = None,
+                 device: torch.device | str = "cpu") -> Any:
+    """The value learner inside a payload whose ``model`` :func:`decode_model` returned, or None
+    when the payload has none (a model of a run without ``learning.terminal_value``).
+
+    Args:
+        data: the message payload.
+        model: its decoded model (its metadata says whether a critic is there).
+        spec: the planner's task; reward_fn, termination_fn: its batched reward and termination.
+        probe_obs: ``(O,)`` state whose value must be finite; None: zeros.
+        device: torch device the networks are loaded onto.
+    Raises:
+        ModelRejectedError: reason ``value`` (undecodable, another task's sizes, non-finite).
+    """
+    meta = model.extra_metadata.get("value")
+    if meta is None:
+        return None
+    from mbrl_ros.learning.value import make_value_learner
+
+    try:
+        if (meta["obs_dim"], meta["act_dim"]) != (spec.obs_dim, spec.act_dim):
+            raise ValueError(f"it maps obs {meta['obs_dim']} / actions {meta['act_dim']}, the task "
+                             f"{spec.name} has {spec.obs_dim} / {spec.act_dim}")
+        values = make_value_learner(meta["learner"], meta["config"], spec=spec, reward_fn=reward_fn,
+                                    termination_fn=termination_fn, device=device)
+        archive = np.load(io.BytesIO(data), allow_pickle=False)
+        arrays = {name: np.array(read_npz_member(archive, VALUE_PREFIX + name, shape))
+                  for name, shape in values.array_shapes().items()}
+        values.load_state_arrays(arrays, trained=bool(meta["trained"]), version=int(meta["version"]))
+    except (ConfigError, UnknownComponentError, ModelFormatError, KeyError, ValueError, TypeError, OSError,
+            zipfile.BadZipFile) as exc:
+        raise ModelRejectedError("value", f"cannot decode the critic: {exc}") from None
+    for name, array in arrays.items():
+        if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+            raise ModelRejectedError("value", f"critic array {name} contains NaN or inf")
+    obs = np.zeros(spec.obs_dim) if probe_obs is None else np.asarray(probe_obs, dtype=np.float64)
+    probe = values.terminal_value(torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1))
+    if not bool(torch.isfinite(probe).all()):
+        raise ModelRejectedError("value", "the critic's value of the probe state is NaN or inf")
+    return values
 
 
 def decode_model(data: bytes, spec: TaskSpec, probe_obs: np.ndarray | None = None, *,
@@ -49,7 +121,8 @@ def decode_model(data: bytes, spec: TaskSpec, probe_obs: np.ndarray | None = Non
         seed: seed of the probe actions.
         device: torch device the model is loaded onto.
     Raises:
-        ModelRejectedError: reasons ``decode``, ``dims``, ``task``, ``untrained``, ``non_finite``.
+        ModelRejectedError: reasons ``decode``, ``dims``, ``task``, ``untrained``, ``non_finite``
+            (a critic in the payload is checked by :func:`decode_value`).
     """
     try:
         model = EnsembleDynamics.from_bytes(data, device=device)

@@ -16,6 +16,12 @@ through the model, seed the planner's population.
 Rewards come from the task's batched ``reward_fn`` and terminations from its ``termination_fn``
 (no bootstrap past a predicted termination); the value is per planned action (one held
 ``action_repeat`` transition), like the planner's steps.
+
+One rule for every learning run: :class:`ValueTraining` says when and on what a value learner
+trains (the in-process loop and ``model_learner`` both use it), :func:`plan_with_values` makes a
+planner use one (the loop, ``mpc_planner`` and its planning process), and
+:meth:`SacMbpoValueLearner.state_arrays` / :meth:`~SacMbpoValueLearner.load_state_arrays` move one
+between processes (inside the model payload, :mod:`mbrl_ros.learning.model_payload`).
 """
 from __future__ import annotations
 
@@ -30,7 +36,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mbrl_ros.config import ConfigError, from_dict, param
+from mbrl_ros.config import ConfigError, from_dict, param, to_dict
+from mbrl_ros.learning.schedule import RetrainSchedule
+from mbrl_ros.models.training import TrainingCancelled
 from mbrl_ros.registry import Registry
 
 #: Value-learner name -> class (constructor ``(config, spec, reward_fn, termination_fn, device, seed)``).
@@ -206,6 +214,7 @@ class SacMbpoValueLearner:
     """
 
     Config = SacMbpoConfig
+    name = "sac_mbpo"
 
     def __init__(self, config, spec, reward_fn: Callable, termination_fn: Callable | None = None, *,
                  device: torch.device | str = "cpu", seed: int = 0):
@@ -343,11 +352,16 @@ class SacMbpoValueLearner:
         return tuple(torch.cat([p[i] for p in parts]) for i in range(3))
 
     def update(self, obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray, *, model=None,
-               episode: int = 0, new_transitions: int | None = None) -> ValueUpdateReport:
+               episode: int = 0, new_transitions: int | None = None,
+               should_stop: Callable[[], bool] | None = None) -> ValueUpdateReport:
         """Train on the real transitions ``(N, O), (N, A), (N, O)`` and fresh branched rollouts of ``model``.
+
+        ``should_stop`` is asked before every gradient step (a node shutting down).
 
         Raises:
             ValueError: shapes do not match the task, or no transitions.
+            TrainingCancelled: ``should_stop`` returned True; the networks may be part-way updated
+                (``version`` is unchanged).
         """
         start = time.perf_counter()
         cfg = self.config
@@ -370,6 +384,8 @@ class SacMbpoValueLearner:
         updates = max(cfg.min_updates, int(round(cfg.updates_per_step * new)))
         critic_loss = actor_loss = mean_q = float("nan")
         for _ in range(updates):
+            if should_stop is not None and should_stop():
+                raise TrainingCancelled("value update cancelled")
             o, a, o2 = self._sample(real, cfg.batch_size)
             with torch.no_grad():
                 r, d = self._rewards_dones(o, a, o2)
@@ -404,6 +420,52 @@ class SacMbpoValueLearner:
         return ValueUpdateReport(seconds=time.perf_counter() - start, updates=updates, rollout_length=length,
                                  model_transitions=int(self._model_obs.shape[0]), critic_loss=critic_loss,
                                  actor_loss=actor_loss, mean_q=mean_q, temperature=float(self.log_alpha.detach().exp()))
+
+    # -- persistence (no pickle) ----------------------------------------
+    def _modules(self) -> dict[str, nn.Module]:
+        return {"features": self.features, "critic": self.critic, "target": self.target, "actor": self.actor}
+
+    def metadata(self) -> dict:
+        """JSON-serializable description that :func:`make_value_learner` rebuilds the networks from."""
+        return {"learner": self.name, "config": to_dict(self.config), "obs_dim": self.obs_dim,
+                "act_dim": self.act_dim, "version": int(self.version), "trained": bool(self.trained)}
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The feature statistics, critics, target critics, actor and temperature as named arrays
+        (what planning needs and what training continues from; not the Adam moments or the
+        model-rollout buffer)."""
+        arrays = {f"{part}.{key}": value.detach().cpu().numpy()
+                  for part, module in self._modules().items() for key, value in module.state_dict().items()}
+        arrays["log_alpha"] = self.log_alpha.detach().cpu().numpy().reshape(1)
+        return arrays
+
+    def array_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Name -> shape of every array :meth:`state_arrays` gives for this configuration."""
+        shapes = {f"{part}.{key}": tuple(value.shape)
+                  for part, module in self._modules().items() for key, value in module.state_dict().items()}
+        shapes["log_alpha"] = (1,)
+        return shapes
+
+    def load_state_arrays(self, arrays: Mapping[str, np.ndarray], *, trained: bool = True, version: int = 0) -> None:
+        """Inverse of :meth:`state_arrays` (the optimizers' moments start over).
+
+        Raises:
+            ValueError: a name is missing or unknown, or a shape does not match this configuration.
+        """
+        expected = self.array_shapes()
+        missing, unknown = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
+        if missing or unknown:
+            raise ValueError(f"value arrays do not match the learner: missing {missing}, unknown {unknown}")
+        for name, shape in expected.items():
+            if tuple(np.shape(arrays[name])) != shape:
+                raise ValueError(f"value array {name} has shape {tuple(np.shape(arrays[name]))}, the learner "
+                                 f"needs {shape}")
+        with torch.no_grad():
+            for part, module in self._modules().items():
+                module.load_state_dict({key[len(part) + 1:]: torch.as_tensor(np.asarray(value))
+                                        for key, value in arrays.items() if key.startswith(part + ".")})
+            self.log_alpha.copy_(torch.as_tensor(np.asarray(arrays["log_alpha"]), dtype=torch.float32).reshape(()))
+        self.trained, self.version = bool(trained), int(version)
 
     # -- export ---------------------------------------------------------
     @torch.no_grad()
@@ -450,5 +512,52 @@ def make_value_learner(name: str, config: Mapping[str, Any] | None, *, spec, rew
     return cls(config or {}, spec, reward_fn, termination_fn, device=device, seed=seed)
 
 
-__all__ = ["VALUE_LEARNERS", "EnsembleMLP", "SacMbpoConfig", "SacMbpoValueLearner", "ValueUpdateReport",
-           "make_value_learner", "one_step_model", "rollout_length"]
+def value_learner_for(task, learning, config: Mapping[str, Any] | None, *, seed: int):
+    """The value learner of a run with ``learning.terminal_value``: ``learning.value_learner`` on the
+    task's reward and termination, on ``learning.device`` (the loop's and ``model_learner``'s)."""
+    return make_value_learner(learning.value_learner, config, spec=task.spec, reward_fn=task.reward,
+                              termination_fn=task.termination_fn, device=learning.device, seed=seed)
+
+
+class ValueTraining:
+    """When and on what a value learner trains in a learning run (the in-process loop and
+    ``model_learner`` alike): after every episode end whose :class:`RetrainSchedule` retrains the
+    model (none after the last episode, none in the seed episodes), right after that retrain, on
+    all real transitions so far and rollouts of the retrained model; ``updates_per_step`` counts
+    the transitions that are new since the previous update.
+
+    Args:
+        values: the value learner.
+        schedule: the run's retrain schedule.
+        trained_on: transitions the learner has already been trained on (a resumed run).
+    """
+
+    def __init__(self, values, schedule: RetrainSchedule, trained_on: int = 0):
+        self.values, self.schedule, self.trained_on = values, schedule, int(trained_on)
+
+    def after_episode(self, episodes_done: int, obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray,
+                      model, should_stop: Callable[[], bool] | None = None) -> ValueUpdateReport | None:
+        """Train now that ``episodes_done`` episodes have ended and ``model`` was retrained on
+        ``(obs, action, next_obs)``; None when the schedule says no."""
+        if not self.schedule.after_episode(episodes_done, len(obs)):
+            return None
+        report = self.values.update(obs, action, next_obs, model=model, episode=episodes_done - 1,
+                                    new_transitions=len(obs) - self.trained_on, should_stop=should_stop)
+        self.trained_on = len(obs)
+        return report
+
+
+def plan_with_values(objective, planner, values, model, horizon: int) -> None:
+    """Make ``planner`` (and its ``objective``) plan with ``values`` on ``model``: the critic as the
+    discounted terminal value, the actor's plans as proposals; ``values`` None: plain returns,
+    no proposals (as without ``learning.terminal_value``)."""
+    if values is None:
+        objective.terminal_value, objective.discount, planner.proposal_fn = None, 1.0, None
+        return
+    objective.terminal_value, objective.discount = values.terminal_value, values.config.discount
+    planner.proposal_fn = values.proposals(model, horizon)
+
+
+__all__ = ["VALUE_LEARNERS", "EnsembleMLP", "SacMbpoConfig", "SacMbpoValueLearner", "ValueTraining",
+           "ValueUpdateReport", "make_value_learner", "one_step_model", "plan_with_values", "rollout_length",
+           "value_learner_for"]

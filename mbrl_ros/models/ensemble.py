@@ -32,6 +32,10 @@ from mbrl_ros.models.normalizer import Normalizer
 from mbrl_ros.models.training import EnsembleTrainer, FitReport
 
 FORMAT_VERSION = 1
+#: Members of a model file whose names start with this belong to whoever added them (e.g. a critic
+#: trained with the model, :mod:`mbrl_ros.learning.model_payload`); :meth:`EnsembleDynamics.from_bytes`
+#: leaves them alone, so such a file stays a model file for every reader.
+ATTACHED_PREFIX = "attached."
 PROPAGATIONS = ("ts1", "ts_inf", "expectation")
 _ACTIVATIONS = {"silu": F.silu, "relu": F.relu, "tanh": torch.tanh}
 
@@ -373,7 +377,7 @@ class EnsembleDynamics(nn.Module, LearnedModel):
         """
         try:
             archive = np.load(io.BytesIO(data), allow_pickle=False)
-            meta = json.loads(bytes(_read_npz_member(archive, "__metadata__")).decode())
+            meta = json.loads(bytes(read_npz_member(archive, "__metadata__")).decode())
             if meta.get("format") != "mbrl_ros.ensemble" or meta.get("format_version") != FORMAT_VERSION:
                 raise ModelFormatError(f"unsupported model format {meta.get('format')!r} "
                                        f"version {meta.get('format_version')!r} (expected {FORMAT_VERSION})")
@@ -381,8 +385,8 @@ class EnsembleDynamics(nn.Module, LearnedModel):
                         angle_indices=tuple(meta["angle_indices"]),
                         probabilistic=meta["model"] == "pets_ensemble", device=device)
             expected = model.state_dict()
-            state = {k: torch.from_numpy(np.array(_read_npz_member(archive, k, expected.get(k))))
-                     for k in archive.files if k != "__metadata__"}
+            state = {k: torch.from_numpy(np.array(read_npz_member(archive, k, _shape(expected.get(k)))))
+                     for k in archive.files if k != "__metadata__" and not k.startswith(ATTACHED_PREFIX)}
         except (ValueError, KeyError, TypeError, OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
             raise ModelFormatError(f"not an mbrl_ros ensemble file: {exc}") from exc
         try:
@@ -399,8 +403,18 @@ class EnsembleDynamics(nn.Module, LearnedModel):
         return cls.from_bytes(Path(path).read_bytes(), device=device)
 
 
-def _read_npz_member(archive, name: str, expected: torch.Tensor | None = None) -> np.ndarray:
-    """One array of an ``.npz``, read only after its header proved sane (see ``from_bytes``)."""
+def _shape(tensor: torch.Tensor | None) -> tuple[int, ...] | None:
+    return None if tensor is None else tuple(tensor.shape)
+
+
+def read_npz_member(archive, name: str, expected: tuple[int, ...] | None = None) -> np.ndarray:
+    """One array of an ``.npz`` (``np.load`` of it, ``allow_pickle=False``), read only after its header
+    proved sane (see ``from_bytes``) and, with ``expected``, that it has that shape.
+
+    Raises:
+        ModelFormatError: the header claims more data than the archive holds, or another shape.
+        KeyError: no such member.
+    """
     info = archive.zip.getinfo(f"{name}.npy")
     with archive.zip.open(info) as member:
         version = np.lib.format.read_magic(member)
@@ -410,9 +424,9 @@ def _read_npz_member(archive, name: str, expected: torch.Tensor | None = None) -
         if claimed > info.file_size - member.tell():
             raise ModelFormatError(f"array {name} claims {claimed} bytes of data, the archive holds "
                                    f"{info.file_size - member.tell()}")
-    if expected is not None and tuple(shape) != tuple(expected.shape):
+    if expected is not None and tuple(shape) != tuple(expected):
         raise ModelFormatError(f"array {name} has shape {tuple(shape)}, the architecture needs "
-                               f"{tuple(expected.shape)}")
+                               f"{tuple(expected)}")
     return archive[name]
 
 

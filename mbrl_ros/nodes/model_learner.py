@@ -22,6 +22,19 @@ the in-process loop's :class:`~mbrl_ros.learning.schedule.RetrainSchedule`) and,
 takes tens of seconds, longer than a launcher waits before SIGTERM. The model from before that
 retrain stays; nothing half-trained is published.
 
+With ``learning.terminal_value`` it also trains the value learner (``learning.value_learner``,
+parameters ``<value_learner>.*``, e.g. ``sac_mbpo.*``) with the in-process loop's code and rule
+(:class:`~mbrl_ros.learning.value.ValueTraining`: after each episode's retrain, on all transitions
+and branched rollouts of the new model) and publishes its critic and actor inside the model's
+payload, under the model's version (:mod:`mbrl_ros.learning.model_payload`); a retrain from
+``train_every_transitions`` sends the newest critic along untrained. A resumed learner takes the
+critic over from the saved model (its weights; the optimizers' moments and rollout buffer start
+over).
+
+With ``learning.action_repeat`` > 1 states and commands come every ``action_repeat`` control
+periods (``sim_bridge`` holds each command that many physics steps): the pairing's period is that
+held period, so a transition is one held action, as in the in-process loop.
+
 ``initial_model`` (a ``model.npz`` of ``mbrl-ros train`` / ``train-from-bag``) starts from a
 carried-over model instead of a fresh one: refused with exit code 2 if it is for another task;
 retrains then happen after every episode (no seed episodes) and fine-tune it on this robot's
@@ -52,6 +65,7 @@ from mbrl_ros.config import param
 from mbrl_ros.learning.initial_model import carried_metadata, load_initial_model
 from mbrl_ros.learning.archive import MODEL_FILE, ArchiveFormatError, LearnerArchive
 from mbrl_ros.learning.loop import TransitionBuffer
+from mbrl_ros.learning.value import VALUE_LEARNERS, ValueTraining, value_learner_for
 from mbrl_ros.learning.pairing import TransitionPairing
 from mbrl_ros.learning.schedule import RetrainSchedule
 from mbrl_ros.models import MODELS
@@ -67,7 +81,7 @@ from mbrl_ros.nodes.conversions import (
 )
 from mbrl_ros.nodes.diagnostics import NodeHealth
 from mbrl_ros.nodes.joint_layout import state_layout
-from mbrl_ros.learning.model_payload import ModelRejectedError, decode_model, encode_model
+from mbrl_ros.learning.model_payload import ModelRejectedError, decode_model, decode_value, encode_model
 from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
 from mbrl_ros.nodes.runner import run_node
 from mbrl_ros.nodes.scheduling import LEARNER_DEFAULTS
@@ -133,7 +147,13 @@ class ModelLearnerNode(Node):
         self.learning = declare_learning(self)
         self.task = declare_task(self, cfg.task)
         model_config = declare_config(self, LEARNABLE_MODELS[cfg.model], prefix=cfg.model)
-        warn_unused_parameters(self, ["", cfg.task, cfg.model])
+        owned = ["", cfg.task, cfg.model]
+        value_config = None
+        if self.learning.terminal_value:
+            value_name = self.learning.value_learner
+            value_config = declare_config(self, VALUE_LEARNERS.get(value_name).Config, prefix=value_name)
+            owned.append(value_name)
+        warn_unused_parameters(self, owned)
         spec = self.spec = self.task.spec
         self.layout = state_layout(self.task, cfg.joint_names)
         self.model = MODELS.get(cfg.model)(spec, model_config, device=self.learning.device, seed=cfg.seed)
@@ -143,14 +163,19 @@ class ModelLearnerNode(Node):
             self._carried = carried_metadata(self.model, cfg.initial_model)
         self.health = NodeHealth(self)
         self._low, self._high = np.asarray(spec.action_low), np.asarray(spec.action_high)
-        self.pairing = TransitionPairing(seconds_to_ns(spec.control_period), cfg.max_gap_factor,
-                                         cfg.min_gap_factor, self.layout.extra_dim)
+        # One transition per held action (learning.action_repeat), as sim_bridge publishes states.
+        self.pairing = TransitionPairing(seconds_to_ns(self.learning.action_period(spec.control_period)),
+                                         cfg.max_gap_factor, cfg.min_gap_factor, self.layout.extra_dim)
         self.data = TransitionBuffer(spec.obs_dim, spec.act_dim)
         self.schedule = RetrainSchedule(episodes=self.learning.episodes, seed_episodes=self.learning.seed_episodes,
                                         carried=self._carried is not None,
                                         every_transitions=cfg.train_every_transitions,
                                         min_transitions=cfg.min_transitions)
         self.version = 0
+        self.values = self._value_training = None
+        if self.learning.terminal_value:
+            self.values = value_learner_for(self.task, self.learning, value_config, seed=cfg.seed)
+            self._value_training = ValueTraining(self.values, self.schedule)
 
         self._lock = threading.Lock()  # guards data, pairing, the counters below and _extra
         self._extra: np.ndarray | None = None
@@ -226,6 +251,7 @@ class ModelLearnerNode(Node):
                 self.get_logger().warning(f"ignoring the saved model in {self.config.data_dir}: {exc}")
             else:
                 self.version = int(self.model.extra_metadata.get("version", 0))
+                self._resume_values(data)
                 self._model_pub.publish(bytes_message(data))
                 self.health.set("model_version", self.version)
         trained_on = int(self.model.extra_metadata.get("episodes", 0)) if self.version else 0
@@ -239,6 +265,22 @@ class ModelLearnerNode(Node):
         with self._lock:
             self._request_training_locked(self._episodes_ended)
         return self._episodes_ended - 1
+
+    def _resume_values(self, data: bytes) -> None:
+        """learning.terminal_value: continue from the critic saved with the model (if any, and if it fits)."""
+        if self.values is None:
+            return
+        try:
+            saved = decode_value(data, self.model, self.spec, reward_fn=self.task.reward,
+                                 termination_fn=self.task.termination_fn, device=self.learning.device)
+            if saved is None:
+                raise ModelRejectedError("value", "the saved model has no critic")
+            self.values.load_state_arrays(saved.state_arrays(), trained=saved.trained, version=saved.version)
+        except (ModelRejectedError, ValueError) as exc:
+            self.get_logger().warning(f"the critic starts over: {exc}")
+            return
+        self._value_training.trained_on = self.data.size
+        self.health.set("value_version", self.values.version)
 
     def _persist_loop(self) -> None:
         while not self._stopping.wait(self.config.persist_period):
@@ -359,13 +401,22 @@ class ModelLearnerNode(Node):
         report = self.model.fit(obs, action, next_obs, seed=self.config.seed + self.version,
                                 max_epochs=self.learning.max_train_epochs or None,
                                 should_stop=self._stopping.is_set, refit_normalizers=self._carried is None)
+        value_report = None
+        if self._value_training is not None and episodes is not None:
+            value_report = self._value_training.after_episode(episodes, obs, action, next_obs, self.model,
+                                                              should_stop=self._stopping.is_set)
         self.version += 1
         holdout = float(np.mean([report.holdout_mse[i] for i in report.elites]))
         metrics = {"holdout_mse": holdout, "train_loss": report.train_loss, "epochs": report.epochs,
                    "train_seconds": report.seconds, "num_train": report.num_train,
                    "num_holdout": report.num_holdout, **(self._carried or {})}
+        if value_report is not None:
+            metrics.update({"value_seconds": value_report.seconds, "value_updates": value_report.updates,
+                            "value_critic_loss": value_report.critic_loss, "value_mean_q": value_report.mean_q,
+                            "value_rollout_length": value_report.rollout_length})
+        values = self.values if self.values is not None and self.values.trained else None
         data = encode_model(self.model, version=self.version, task=self.spec.name, episodes=done_episodes,
-                            transitions=obs.shape[0], metrics=metrics)
+                            transitions=obs.shape[0], metrics=metrics, values=values)
         self._model_pub.publish(bytes_message(data))
         if self.config.model_path and not self._model_path_is_archived():
             os.makedirs(os.path.dirname(self.config.model_path) or ".", exist_ok=True)
@@ -380,8 +431,16 @@ class ModelLearnerNode(Node):
         self.health.set("train_epochs", report.epochs)
         self.health.set("trained_after_episodes", done_episodes)
         self.health.count("trainings")
+        critic = ""
+        if values is not None:
+            self.health.set("value_version", values.version)
+            critic = f", with critic {values.name} version {values.version}"
+            self.health.set("value_seconds", value_report.seconds if value_report is not None else 0.0)
+            if value_report is not None:
+                critic += (f" ({value_report.updates} updates in {value_report.seconds:.2f} s, rollouts of "
+                           f"{value_report.rollout_length}, mean Q {value_report.mean_q:.4g})")
         self.get_logger().info(f"model version {self.version}: {obs.shape[0]} transitions, {report.epochs} epochs "
-                               f"in {report.seconds:.2f} s, holdout mse {holdout:.4g}, {len(data)} bytes")
+                               f"in {report.seconds:.2f} s, holdout mse {holdout:.4g}{critic}, {len(data)} bytes")
 
     def _model_path_is_archived(self) -> bool:
         # sim.launch.yaml keeps the archive in the run directory: its model.npz is model_path.

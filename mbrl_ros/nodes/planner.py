@@ -47,6 +47,17 @@ Triggers:
         the first plan on a model, states are answered with exploration (or the safe command
         when ``explore: false``), drawn in the state callback.
 
+A model whose payload carries a critic (``model_learner`` with ``learning.terminal_value``, see
+:mod:`mbrl_ros.learning.model_payload`) is planned with as the in-process loop plans with it
+(:func:`~mbrl_ros.learning.value.plan_with_values`): the critic is the discounted terminal value and
+the actor's plans are proposals; ``/diagnostics`` then report its ``value_version`` (-1: planning
+without one). A model without a critic is planned with as before.
+
+With ``learning.action_repeat`` > 1 a control period is ``action_repeat`` task control periods:
+``sim_bridge`` holds each command that long, states come that often, and the plan's steps, the
+deadline (``deadline_fraction`` of it) and the ``timer`` trigger use it, as ``mbrl-ros train``'s
+planner plans held actions.
+
 ``initial_model`` (a ``model.npz``) is planned with from the first state, before any model
 arrives on ``model_topic`` (refused with exit code 2 if it is for another task); newer models
 from the learner replace it as usual.
@@ -78,7 +89,8 @@ from mbrl_ros.nodes.conversions import (float64_matrix_message, labelled_values_
                                         path_message, seconds_to_ns)
 from mbrl_ros.nodes.diagnostics import NodeHealth
 from mbrl_ros.nodes.joint_layout import state_layout
-from mbrl_ros.learning.model_payload import ModelRejectedError, decode_model, model_version
+from mbrl_ros.learning.model_payload import ModelRejectedError, decode_model, decode_value, model_version
+from mbrl_ros.learning.value import plan_with_values
 from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
 from mbrl_ros.nodes.runner import run_node
 from mbrl_ros.nodes.scheduling import CONTROL_PATH_DEFAULTS
@@ -162,7 +174,8 @@ class PlannerNode(CommandNodeMixin, Node):
         self.horizon = self.learning.horizon
         self.health = NodeHealth(self)
         self._init_command_output(spec)  # limits and safe command
-        self._period_ns = seconds_to_ns(spec.control_period)
+        self._period_s = self.learning.action_period(spec.control_period)  # one planned (held) action
+        self._period_ns = seconds_to_ns(self._period_s)
         self._rng = np.random.default_rng(cfg.seed)
         self._device = torch.device(self.learning.device)
         self._backend = resolve_planning_backend(self.learning.planning_backend, device=self._device,
@@ -185,7 +198,7 @@ class PlannerNode(CommandNodeMixin, Node):
             setup = PlanningSetup(task=cfg.task, task_config=to_dict(task_config) if task_config is not None else {},
                                   planner=cfg.planner, planner_config=to_dict(planner_config),
                                   learning=to_dict(self.learning), seed=cfg.seed,
-                                  deadline_s=cfg.deadline_fraction * spec.control_period, period_ns=self._period_ns,
+                                  deadline_s=cfg.deadline_fraction * self._period_s, period_ns=self._period_ns,
                                   backend=self._backend, threads=self.learning.threads, nice=cfg.planning_nice,
                                   publish_prediction=cfg.publish_path)
             self._process = PlanningProcess(setup, self.horizon, spec.act_dim)
@@ -198,22 +211,26 @@ class PlannerNode(CommandNodeMixin, Node):
                                              generator=torch.Generator(device=self._device).manual_seed(cfg.seed),
                                              termination_fn=self.task.termination_fn,
                                              term_costs_fn=self.task.weighted_cost_terms)
-        self.planner = self._new_planner(planner_config)
         self.model = None
+        self.values = None  # the critic and actor that came with the model, if any
+        self.planner = self._new_planner(planner_config)
         self.model_version = -1
-        if cfg.initial_model and self._process is not None:
+        if cfg.initial_model:
             carried = load_initial_model(cfg.initial_model, spec, device=self._device)  # checked here
-            self._process.submit_model(Path(cfg.initial_model).read_bytes())  # planned with there
+            carried_bytes = Path(cfg.initial_model).read_bytes()
+            values = self._decode_value(carried_bytes, carried, None)  # a learner's model.npz may carry one
             self.model_version = max(model_version(carried), 0)
             self.health.set("model_version", self.model_version)
+            self._report_values(values)
+        if cfg.initial_model and self._process is not None:
+            self._process.submit_model(carried_bytes)  # planned with there
         elif cfg.initial_model:
-            carried = load_initial_model(cfg.initial_model, spec, device=self._device)
             self.model = for_planning(carried, self._backend, device=self._device, threads=self.learning.threads)
             if isinstance(self.model, TrainableOnnxEnsemble):
                 self.model.prepare_returns(self.task.reward, self.horizon)  # before the first state
             self.objective.model = self.model
-            self.model_version = max(model_version(carried), 0)
-            self.health.set("model_version", self.model_version)
+            self.values = values
+            plan_with_values(self.objective, self.planner, values, self.model, self.horizon)
         self._last_planned_ns: int | None = None
 
         # Shared between threads; every lock is held only to copy a reference.
@@ -250,7 +267,7 @@ class PlannerNode(CommandNodeMixin, Node):
             self.create_subscription(msg("std_msgs/msg/Float64"), cfg.episode_end_topic, self._on_episode_end, 10,
                                      callback_group=inputs)
         if cfg.trigger == "timer":
-            self.create_timer(spec.control_period, self._on_control_tick, callback_group=control)
+            self.create_timer(self._period_s, self._on_control_tick, callback_group=control)
         self._create_watchdog(control)
         self._thread = threading.Thread(target=self._planning_loop, name="planning", daemon=True)
         if self._process is None:
@@ -258,15 +275,27 @@ class PlannerNode(CommandNodeMixin, Node):
         self.get_logger().info(
             f"{cfg.planner} on {spec.name} ({self._backend} ensemble backend), horizon {self.horizon}, "
             f"trigger {cfg.trigger}, deadline "
-            f"{cfg.deadline_fraction * spec.control_period * 1e3:.1f} ms; waiting for a model on {cfg.model_topic} "
+            f"{cfg.deadline_fraction * self._period_s * 1e3:.1f} ms; waiting for a model on {cfg.model_topic} "
             f"({'exploring' if cfg.explore else 'safe command'} until then)")
 
     def _new_planner(self, config: Any) -> Any:
         spec = self.spec
-        return make_planner(self.config.planner, config, action_low=spec.action_low,
-                            action_high=spec.action_high, horizon=self.horizon,
-                            objective=self.objective, device=self._device, seed=self.config.seed,
-                            nominal_action=spec.nominal_action)
+        planner = make_planner(self.config.planner, config, action_low=spec.action_low,
+                               action_high=spec.action_high, horizon=self.horizon,
+                               objective=self.objective, device=self._device, seed=self.config.seed,
+                               nominal_action=spec.nominal_action)
+        if self.values is not None:
+            plan_with_values(self.objective, planner, self.values, self.model, self.horizon)
+        return planner
+
+    def _decode_value(self, payload: bytes, model: Any, probe: np.ndarray | None) -> Any:
+        """The critic in a model's payload (None: none). Raises ModelRejectedError (reason ``value``)."""
+        return decode_value(payload, model, self.spec, reward_fn=self.task.reward,
+                            termination_fn=self.task.termination_fn, probe_obs=probe, device=self._device)
+
+    def _report_values(self, values: Any) -> None:
+        """/diagnostics: the version of the critic planned with (-1: none)."""
+        self.health.set("value_version", values.version if values is not None else -1)
 
     def _on_planner_config(self, config: Any) -> None:
         """New ``<planner>.*`` parameters (ros2 param set): the planning thread's next plan uses them.
@@ -344,16 +373,21 @@ class PlannerNode(CommandNodeMixin, Node):
         try:
             model = decode_model(payload, self.spec, probe, device=self._device,
                                  probe_sequences=self.config.model_probe_sequences, seed=self.config.seed)
+            values = self._decode_value(payload, model, probe)
         except ModelRejectedError as exc:
             self.health.reject("model", exc.reason, str(exc))
             return
+        critic = "" if values is None else (f" with critic {values.name} version {values.version} (terminal "
+                                            f"value, {values.config.num_proposals} actor proposals)")
         if self._process is not None:  # checked here, planned there
             self._process.submit_model(payload)
             self.model_version = model_version(model)
             self.health.set("model_version", self.model_version)
             self.health.set("model_version_ready", self.model_version)
+            self._report_values(values)
             self.health.count("models_swapped")
-            self.get_logger().info(f"model version {self.model_version} accepted; sent to the planning process")
+            self.get_logger().info(f"model version {self.model_version}{critic} accepted; sent to the planning "
+                                   f"process")
             return
         # Exported to ONNX Runtime here, in the model callback, when that plans faster; the fused
         # graph of this task's reward too (about a second), so the planning thread never waits for it.
@@ -361,9 +395,9 @@ class PlannerNode(CommandNodeMixin, Node):
         if isinstance(model, TrainableOnnxEnsemble):
             model.prepare_returns(self.task.reward, self.horizon)
         with self._lock:
-            self._pending_model = model
+            self._pending_model = (model, values)
         self.health.set("model_version_ready", model_version(model))  # swapped in at the next plan
-        self.get_logger().info(f"model version {model_version(model)} accepted "
+        self.get_logger().info(f"model version {model_version(model)}{critic} accepted "
                                f"(trained on {model.extra_metadata.get('transitions', '?')} transitions; "
                                f"planning with {'ONNX Runtime' if isinstance(model, OnnxEnsembleModel) else 'torch'})")
 
@@ -392,10 +426,14 @@ class PlannerNode(CommandNodeMixin, Node):
             model, self._pending_model = self._pending_model, None
             episode_ended, self._episode_ended = self._episode_ended, False
         if model is not None:
+            model, values = model
             self.model = model
             self.objective.model = model
+            self.values = values
+            plan_with_values(self.objective, self.planner, values, model, self.horizon)
             self.model_version = model_version(model)
             self.health.set("model_version", self.model_version)
+            self._report_values(values)
             self.health.count("models_swapped")
         if episode_ended:
             self.planner.reset()
@@ -420,7 +458,7 @@ class PlannerNode(CommandNodeMixin, Node):
                 self.planner.reset()  # a long gap (a reset, a pause): the old plan says nothing now
             elif steps > 0:
                 self.planner.shift(steps)
-        deadline = time.perf_counter() + self.config.deadline_fraction * self.spec.control_period
+        deadline = time.perf_counter() + self.config.deadline_fraction * self._period_s
         result = self.planner.plan(obs, deadline)
         self._last_planned_ns = stamp_ns
         self._plan_times.append(result.seconds)

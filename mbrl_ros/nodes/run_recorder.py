@@ -87,7 +87,9 @@ class RunRecorder:
                     self._trainings[int(after) - 1] = {
                         "train_seconds": _number(values.get("train_seconds")),
                         "train_epochs": int(_number(values.get("train_epochs")) or 0),
-                        "holdout_mse": _number(values.get("holdout_mse"))}
+                        "holdout_mse": _number(values.get("holdout_mse")),
+                        # learning.terminal_value: the critic's training after the same episode
+                        **({"value_seconds": _number(values["value_seconds"])} if "value_seconds" in values else {})}
 
     def planner_has_newest_model(self) -> bool:
         """True once mpc_planner reports the learner's newest model (or there is no mpc_planner):
@@ -154,7 +156,9 @@ class RunRecorder:
         planner = given.get("planner") if isinstance(given.get("planner"), str) else None
         model = given.get("model") if isinstance(given.get("model"), str) else None
         base = resolve_run_parameters(task, planner, model)
-        keep = set(SHARED_TOP_LEVEL) | {base.task, base.planner, base.model}
+        learning = given.get("learning") if isinstance(given.get("learning"), dict) else {}
+        value_learner = learning.get("value_learner", "sac_mbpo")  # its section, with learning.terminal_value
+        keep = set(SHARED_TOP_LEVEL) | {base.task, base.planner, base.model, str(value_learner)}
         values = merge(base.values, {k: v for k, v in given.items() if k in keep})
         values["task"] = task
         values["learning"] = to_dict(from_dict(LearningConfig, values.get("learning", {}), prefix="learning."))

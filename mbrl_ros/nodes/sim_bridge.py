@@ -34,6 +34,17 @@ Modes:
         taken as is), or after ``step_timeout`` with the held command (a miss). Use it to run
         faster (or slower) than real time with the same planner and learner nodes.
 
+Action repeat (``learning.action_repeat``, from the task's run file, as ``mbrl-ros train``): each
+command is held for ``action_repeat`` physics steps of the task's control period, and a state is
+published after each hold, so states and commands come every ``action_repeat`` control periods
+(the held period, which mpc_planner plans in and model_learner pairs with: one transition per held
+action, as the in-process loop learns it). Sensors measure once per hold, and their latency, the
+actuation delay, ``command_timeout_periods`` and ``realtime``'s tick count held periods; the
+simulated clock, ``~/reward``, ``~/applied_command`` and the episode's steps count physics steps
+(``episode_length``; ``env_steps`` in progress.csv). A hold that the episode's end cuts short
+publishes no final state (the in-process loop does not learn it either); one cut short by a
+termination does.
+
 Physics profiles (``physics_profile``): ``randomized`` re-samples masses, inertias, damping,
 friction, actuator gains, delays and sensor noise every episode from
 ``config/randomization/<task>.yaml``; ``stand_in`` runs the task's "real robot" stand-in
@@ -180,7 +191,9 @@ class SimBridgeNode(Node):
         self._sim_ns = 0
         self._rng = np.random.default_rng(self.config.seed + 1)
         self._safe_action = np.asarray(spec.safe_action(), dtype=np.float64)
-        self._command_timeout_s = self.config.command_timeout_periods * spec.control_period
+        self._repeat = self.learning.action_repeat
+        self._hold_s = self.learning.action_period(spec.control_period)  # one command, held
+        self._command_timeout_s = self.config.command_timeout_periods * self._hold_s
         self._last_command_wall: float | None = None
         self._watchdog_tripped = False
         self._held = self._safe_action.copy()
@@ -230,6 +243,8 @@ class SimBridgeNode(Node):
         mode = "realtime" if self.config.realtime else "lockstep"
         self.get_logger().info(
             f"{spec.name}: {self.learning.episodes} episode(s) of {spec.episode_length} steps, {mode}, "
+            + (f"each command held {self._repeat} steps ({self._hold_s:g} s), " if self._repeat > 1 else "") +
+            f"
             f"joints {list(self.layout.joint_names)}, commands on {self.command_topic} "
             f"({spec.act_dim} values, limits {list(spec.action_low)}..{list(spec.action_high)})")
         self.context.on_shutdown(self._on_context_shutdown)
@@ -424,37 +439,47 @@ class SimBridgeNode(Node):
         started = time.perf_counter()
         recorder = self._recorder
         recorder.episode, recorder.step, recorder.episode_return = episode, 0, 0.0
-        next_tick = time.monotonic() + spec.control_period
-        for _ in range(spec.episode_length):
+        hold_s = self._hold_s
+        next_tick = time.monotonic() + hold_s
+        failed = False
+        while steps < spec.episode_length and not failed:
             if self._stopping.is_set():
                 return
             if self.config.realtime:
                 action = self._realtime_action(next_tick)
-                next_tick += spec.control_period
-                if time.monotonic() - next_tick > spec.control_period:
+                next_tick += hold_s
+                if time.monotonic() - next_tick > hold_s:
                     self.health.count("overruns")
-                    next_tick = time.monotonic() + spec.control_period
+                    next_tick = time.monotonic() + hold_s
             else:
                 action = self._lockstep_action(tag)
             applied = self._actuation(action)
-            self._applied_pub.publish(float64_array_message(self.task.clip_action(applied)))
-            try:
-                obs, reward, terminated, truncated, info = self.task.step(applied)
-            except PhysicsError as exc:
-                self.health.count("physics_errors")
-                self.get_logger().error(f"episode {episode}: {exc}; ending the episode")
+            held, terminated, truncated = 0, False, False
+            while held < self._repeat and steps < spec.episode_length and not (terminated or truncated):
+                self._applied_pub.publish(float64_array_message(self.task.clip_action(applied)))
+                try:
+                    obs, reward, terminated, truncated, info = self.task.step(applied)
+                except PhysicsError as exc:
+                    self.health.count("physics_errors")
+                    self.get_logger().error(f"episode {episode}: {exc}; ending the episode")
+                    failed = True
+                    break
+                held += 1
+                steps += 1
+                self._sim_ns += self._period_ns
+                total += reward
+                recorder.step, recorder.episode_return = steps, total
+                self._reward_pub.publish(float64_message(reward))
+                self.health.count("steps")
+            if failed:
                 break
-            steps += 1
             self._held = self.task.clip_action(action)   # the last command (acting or still delayed)
-            self._sim_ns += self._period_ns
-            total += reward
-            recorder.step, recorder.episode_return = steps, total
-            self._reward_pub.publish(float64_message(reward))
-            self.health.count("steps")
-            tag = self._publish_observation(obs)
+            cut_short = held < self._repeat and not terminated  # by the episode's end: no held transition
+            if not cut_short:
+                tag = self._publish_observation(obs)
             with self._cv:
                 reset = self._reset_requested
-            if terminated or truncated or reset:
+            if terminated or truncated or reset or cut_short:
                 break
         self._returns.append(total)
         self._episode_rows.append({

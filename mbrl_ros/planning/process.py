@@ -10,10 +10,12 @@ overlapped it. No ROS here: the node is a thin adapter.
 Messages to the child, on two pipes so that a large model never holds up a state (and no two
 threads ever write one pipe): states ``("state", obs, stamp_ns)`` (newest wins) and
 ``("episode_end",)``; models ``("model", bytes)`` (an ``EnsembleDynamics`` ``.npz`` payload the
-node has already checked) and ``("stop",)``. Back from the child, besides the slot: with
-``publish_prediction``, each plan's predicted particles ``(P, H, O)`` and weighted cost terms, on a
-bounded queue that the child never waits on (a prediction the parent has not taken yet is
-replaced, not queued behind), read by a thread of the parent that hands them to a callback.
+node has already checked; with a critic inside, the child plans with it as the in-process loop
+does, :func:`~mbrl_ros.learning.value.plan_with_values`) and ``("stop",)``. Back from the child,
+besides the slot: with ``publish_prediction``, each plan's predicted particles ``(P, H, O)`` and
+weighted cost terms, on a bounded queue that the child never waits on (a prediction the parent has
+not taken yet is replaced, not queued behind), read by a thread of the parent that hands them to a
+callback.
 """
 from __future__ import annotations
 
@@ -153,7 +155,8 @@ class _ModelPreparer:
             self._cv.notify()
 
     def take(self) -> Any:
-        """The newest prepared model, once (None: none new). Raises what preparing it raised."""
+        """The newest prepared ``(model, values)``, once (None: none new; values None: the payload has
+        no critic). Raises what preparing it raised."""
         with self._cv:
             model, self._ready = self._ready, None
             error, self._error = self._error, None
@@ -168,6 +171,7 @@ class _ModelPreparer:
         self._thread.join(5.0)
 
     def _run(self) -> None:
+        from mbrl_ros.learning.model_payload import decode_value
         from mbrl_ros.models.onnx_backend import TrainableOnnxEnsemble, for_planning
         from mbrl_ros.models.ensemble import EnsembleDynamics
 
@@ -179,8 +183,10 @@ class _ModelPreparer:
                     return
                 payload, self._payload = self._payload, None
             try:
-                model = for_planning(EnsembleDynamics.from_bytes(payload), self._setup.backend,
-                                     threads=self._setup.threads)
+                decoded = EnsembleDynamics.from_bytes(payload)
+                values = decode_value(payload, decoded, self._task.spec, reward_fn=self._task.reward,
+                                      termination_fn=self._task.termination_fn)
+                model = for_planning(decoded, self._setup.backend, threads=self._setup.threads)
                 if isinstance(model, TrainableOnnxEnsemble):
                     model.prepare_returns(self._task.reward, self._horizon)
             except Exception as exc:  # noqa: BLE001 - handed to the planning loop, which re-raises it
@@ -188,7 +194,7 @@ class _ModelPreparer:
                     self._error = exc
                 continue
             with self._cv:
-                self._ready = model
+                self._ready = (model, values)
 
 
 def _worker(setup: PlanningSetup, states, models, slot_name: str, predictions=None) -> None:
@@ -196,6 +202,7 @@ def _worker(setup: PlanningSetup, states, models, slot_name: str, predictions=No
 
     import torch
 
+    from mbrl_ros.learning.value import plan_with_values
     from mbrl_ros.planning import TrajectoryObjective, make_planner
     from mbrl_ros.tasks import make_task
 
@@ -247,7 +254,9 @@ def _worker(setup: PlanningSetup, states, models, slot_name: str, predictions=No
                       f"{exc}); planning goes on with the previous one", file=sys.stderr, flush=True)
                 prepared = None
             if prepared is not None:
-                model = objective.model = prepared
+                model, values = prepared
+                objective.model = model
+                plan_with_values(objective, planner, values, model, horizon)
             if state is None or model is None:
                 continue
             obs, stamp_ns = state

@@ -50,15 +50,16 @@ class BagTransitions:
 def transitions_from_bag(path: str | Path, task: Task, *, controller: str = "effort_controller",
                          state_topic: str = "/mbrl/state", joint_names=(), max_gap_factor: float = 1.5,
                          min_gap_factor: float = 0.5, model_topic: str = "/mbrl/model",
-                         extra_topic: str = "/sim_bridge/observation_extra") -> BagTransitions:
-    """Pair a bag's states and commands as ``model_learner`` does (module docstring).
+                         extra_topic: str = "/sim_bridge/observation_extra", action_repeat: int = 1) -> BagTransitions:
+    """Pair a bag's states and commands as ``model_learner`` does (module docstring); with
+    ``action_repeat`` (``learning.action_repeat``) states and commands are that many control periods apart.
 
     Raises:
         BagError: unreadable bag, or no state/command messages on the expected topics.
     """
     spec = task.spec
     layout = state_layout(task, joint_names)
-    pairing = TransitionPairing(seconds_to_ns(spec.control_period), max_gap_factor, min_gap_factor,
+    pairing = TransitionPairing(seconds_to_ns(spec.control_period * action_repeat), max_gap_factor, min_gap_factor,
                                 layout.extra_dim)
     data = TransitionBuffer(spec.obs_dim, spec.act_dim)
     low, high = np.asarray(spec.action_low), np.asarray(spec.action_high)
