@@ -103,7 +103,8 @@ class SacMbpoConfig:
     model_buffer: int = param(100_000, "model transitions kept (oldest dropped first)", low=1, high=1 << 24)
     tau: float = param(0.01, "Polyak step of the target critics per gradient step", low=0.0, high=1.0)
     init_temperature: float = param(0.1, "initial entropy temperature alpha", low=1e-6, high=100.0)
-    target_entropy: float = param(float("nan"), "entropy target of the temperature (nan: -action dims)")
+    target_entropy_per_action: float = param(-1.0, "entropy target of the temperature per action dimension "
+                                             "(SAC's -dim(A) in all by default)", low=-100.0, high=100.0)
     num_proposals: int = param(8, "actor plans rolled through the model and scored before each plan "
                                "(TD-MPC2's policy trajectories; 0: none)", low=0, high=4096)
 
@@ -239,7 +240,7 @@ class SacMbpoValueLearner:
         for p in self.target.parameters():
             p.requires_grad_(False)
         self.log_alpha = torch.tensor(math.log(cfg.init_temperature), device=self.device, requires_grad=True)
-        self.target_entropy = -float(self.act_dim) if math.isnan(cfg.target_entropy) else cfg.target_entropy
+        self.target_entropy = cfg.target_entropy_per_action * float(self.act_dim)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.learning_rate)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.learning_rate)
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.learning_rate)

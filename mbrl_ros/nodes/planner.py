@@ -435,6 +435,9 @@ class PlannerNode(CommandNodeMixin, Node):
             self.health.set("model_version", self.model_version)
             self._report_values(values)
             self.health.count("models_swapped")
+            if values is not None:
+                self.get_logger().info(f"planning with model version {self.model_version} and critic "
+                                       f"{values.name} version {values.version}")
         if episode_ended:
             self.planner.reset()
             self._last_planned_ns = None

@@ -243,9 +243,8 @@ class SimBridgeNode(Node):
         mode = "realtime" if self.config.realtime else "lockstep"
         self.get_logger().info(
             f"{spec.name}: {self.learning.episodes} episode(s) of {spec.episode_length} steps, {mode}, "
-            + (f"each command held {self._repeat} steps ({self._hold_s:g} s), " if self._repeat > 1 else "") +
-            f"
-            f"joints {list(self.layout.joint_names)}, commands on {self.command_topic} "
+            + (f"each command held {self._repeat} steps ({self._hold_s:g} s), " if self._repeat > 1 else "")
+            + f"joints {list(self.layout.joint_names)}, commands on {self.command_topic} "
             f"({spec.act_dim} values, limits {list(spec.action_low)}..{list(spec.action_high)})")
         self.context.on_shutdown(self._on_context_shutdown)
         self._thread = threading.Thread(target=self._run, name="simulation", daemon=True)

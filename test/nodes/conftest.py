@@ -77,3 +77,28 @@ def check_bad_states_get_no_command():
             "non_finite", "missing_joint", "missing_velocity", "out_of_order"}
 
     return check
+
+
+SMALL_VALUE = dict(hidden_units=8, hidden_layers=1, min_updates=5, batch_size=16, rollout_starts=8,
+                   num_proposals=3)
+
+
+@pytest.fixture(scope="session")
+def trained_values():
+    """Factory of a tiny value learner (sac_mbpo) trained a few steps on a task's random transitions
+    and rollouts of ``model``: ``trained_values(task, model, seed=0)``."""
+    def make(task, model, seed=0):
+        import numpy as np
+
+        from mbrl_ros.learning.value import make_value_learner
+
+        spec = task.spec
+        values = make_value_learner("sac_mbpo", SMALL_VALUE, spec=spec, reward_fn=task.reward,
+                                    termination_fn=task.termination_fn, seed=seed)
+        rng = np.random.default_rng(seed)
+        obs = rng.normal(size=(32, spec.obs_dim))
+        act = rng.uniform(spec.action_low, spec.action_high, size=(32, spec.act_dim))
+        values.update(obs, act, obs + 0.01 * rng.normal(size=obs.shape), model=model, episode=1)
+        return values
+
+    return make

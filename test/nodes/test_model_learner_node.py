@@ -10,7 +10,7 @@ from ros_graph import learner_inputs
 from mbrl_ros.models.training import TrainingCancelled
 from mbrl_ros.nodes.conversions import command_message, joint_state_message, message_bytes
 from mbrl_ros.nodes.model_learner import ModelLearnerNode
-from mbrl_ros.learning.model_payload import decode_model, model_version
+from mbrl_ros.learning.model_payload import decode_model, decode_value, model_version
 from mbrl_ros.ros.compat import DurabilityPolicy, QoSProfile, ReliabilityPolicy, msg
 
 SMALL_MODEL = {"task": "pendulum_swingup", "pets_ensemble.ensemble_size": 2, "pets_ensemble.num_elites": 2,
@@ -19,10 +19,10 @@ SMALL_MODEL = {"task": "pendulum_swingup", "pets_ensemble.ensemble_size": 2, "pe
 PERIOD_NS = 50_000_000
 
 
-def play_episode(graph, states, commands, start_ns, steps, *, tagged=True):
-    """Publish ``steps + 1`` states, each answered by a command (tagged with its stamp)."""
+def play_episode(graph, states, commands, start_ns, steps, *, tagged=True, period_ns=PERIOD_NS):
+    """Publish ``steps + 1`` states ``period_ns`` apart, each answered by a command (tagged with its stamp)."""
     for k in range(steps + 1):
-        stamp = start_ns + k * PERIOD_NS
+        stamp = start_ns + k * period_ns
         states.publish(joint_state_message(stamp, ["hinge"], [0.01 * k], [0.2]))
         if k < steps:
             commands.publish(command_message([math.sin(k)], stamp if tagged else None))
@@ -122,3 +122,53 @@ def test_stop_abandons_a_retrain_in_progress_and_keeps_the_previous_model(graph,
     assert node.health.get("training_errors") == 0
     time.sleep(0.2)
     assert models == [] and [m.data for m in processed] == [0]
+
+
+SMALL_VALUE = {"learning.terminal_value": True, "sac_mbpo.hidden_units": 8, "sac_mbpo.hidden_layers": 1,
+               "sac_mbpo.min_updates": 5, "sac_mbpo.batch_size": 16, "sac_mbpo.rollout_starts": 8}
+
+
+def test_terminal_value_trains_a_critic_that_travels_inside_each_model_and_is_resumed(graph, latched, tmp_path,
+                                                                                      wait_for):
+    params = {**SMALL_MODEL, **SMALL_VALUE, "learning.episodes": 3, "data_dir": str(tmp_path)}
+    node = graph.start(ModelLearnerNode, single_threaded=True, **params)
+    processed = graph.collect("std_msgs/msg/Int32", "/model_learner/processed_episodes", latched)
+    states, commands, ends = learner_inputs(graph)
+    for episode, (start_ns, steps) in enumerate(((1_000_000_000, 20), (3_000_000_000, 12), (5_000_000_000, 6))):
+        play_episode(graph, states, commands, start_ns, steps)
+        wait_for(lambda: node.data.size == (20, 32, 38)[episode], what=f"episode {episode}'s transitions")
+        ends.publish(msg("std_msgs/msg/Float64")(data=1.0))
+        wait_for(lambda: processed and processed[-1].data == episode + 1, timeout=30.0,
+                 what=f"episode {episode} processed")
+    # Retrains (and critic updates) after episodes 1 and 2, not after the last: the loop's rule.
+    assert node.version == 2 and node.values.version == 2
+    # updates_per_step 1: one gradient step per new transition (20, then 12), at least min_updates 5.
+    assert [int(row["value_updates"]) for row in node.archive.training_rows] == [20, 12]
+    models = graph.collect("std_msgs/msg/UInt8MultiArray", "/mbrl/model", latched)
+    wait_for(lambda: len(models) == 1, what="the latched model")
+    spec = node.task.spec
+    model = decode_model(message_bytes(models[0]), spec)
+    critic = decode_value(message_bytes(models[0]), model, spec, reward_fn=node.task.reward)
+    assert model_version(model) == 2 and critic.version == 2
+    probe = torch.randn(5, spec.obs_dim)
+    assert torch.equal(critic.terminal_value(probe), node.values.terminal_value(probe))
+    assert node.health.get("value_version") == 2
+
+    node.stop()  # a restarted learner takes over the critic saved with the model
+    again = graph.start(ModelLearnerNode, single_threaded=True, **params)
+    assert again.version == 2 and again.values.version == 2 and again._value_training.trained_on == 38
+    assert torch.equal(again.values.terminal_value(probe), node.values.terminal_value(probe))
+
+
+def test_action_repeat_pairs_states_one_held_period_apart(graph, wait_for):
+    """learning.action_repeat 3: sim_bridge sends a state per held command, 3 control periods apart;
+    each pair is one transition (with action_repeat 1 the same stream would be all gaps)."""
+    node = graph.start(ModelLearnerNode, single_threaded=True, **SMALL_MODEL,
+                       **{"learning.action_repeat": 3, "learning.seed_episodes": 5})
+    states, commands, _ends = learner_inputs(graph)
+    play_episode(graph, states, commands, 1_000_000_000, 8, period_ns=3 * PERIOD_NS)
+    wait_for(lambda: node.data.size == 8, what="8 held transitions")
+    obs, action, next_obs = node.data.arrays()
+    assert obs[:, 0].tolist() == [0.01 * k for k in range(8)] and next_obs[:, 0].tolist() == [0.01 * k for k in range(1, 9)]
+    assert action[:, 0].tolist() == [math.sin(k) for k in range(8)]
+    assert dict(node.pairing.dropped) == {}

@@ -112,7 +112,9 @@ def test_models_are_prepared_off_the_planning_loop_and_a_bad_one_is_reported_onc
             assert time.monotonic() < deadline, "the preparer never handed the model over"
             time.sleep(0.01)
             prepared = preparer.take()
-        assert prepared.obs_dim == task.spec.obs_dim and preparer.take() is None  # handed over once
+        model_prepared, values = prepared
+        assert model_prepared.obs_dim == task.spec.obs_dim and values is None  # no critic in the payload
+        assert preparer.take() is None  # handed over once
         preparer.submit(b"not a model")
         deadline = time.monotonic() + 30
         with pytest.raises(Exception, match="(?i)model|npz|zip|pickle|load"):
@@ -122,6 +124,54 @@ def test_models_are_prepared_off_the_planning_loop_and_a_bad_one_is_reported_onc
         assert preparer.take() is None  # the error is reported once; the preparer keeps running
     finally:
         preparer.stop()
+
+
+def test_a_critic_in_the_payload_is_prepared_with_its_model_and_planned_with():
+    """The child's preparer decodes a payload's critic (model_learner with learning.terminal_value), and
+    plan_with_values gives the child's planner its terminal value and the actor's proposals."""
+    from mbrl_ros.learning.model_payload import encode_model
+    from mbrl_ros.learning.value import make_value_learner, plan_with_values
+    from mbrl_ros.planning import TrajectoryObjective, make_planner
+    from mbrl_ros.planning.process import _ModelPreparer
+
+    import torch
+
+    task = make_task("pendulum_swingup")
+    spec = task.spec
+    setup = PlanningSetup(task="pendulum_swingup", task_config={}, planner="icem", planner_config={},
+                          learning={"horizon": 5}, seed=0, deadline_s=1.0, period_ns=50_000_000,
+                          backend="torch", threads=1)
+    model = _small_model(spec)
+    values = make_value_learner("sac_mbpo", {"hidden_units": 8, "min_updates": 3, "batch_size": 8,
+                                             "rollout_starts": 4, "num_proposals": 3},
+                                spec=spec, reward_fn=task.reward, seed=0)
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(16, spec.obs_dim))
+    values.update(obs, rng.uniform(-1, 1, size=(16, 1)), obs + 0.01, model=model, episode=1)
+    payload = encode_model(model, version=3, task=spec.name, episodes=1, transitions=16, metrics={}, values=values)
+    preparer = _ModelPreparer(setup, task, 5)
+    try:
+        preparer.submit(payload)
+        deadline = time.monotonic() + 30
+        prepared = None
+        while prepared is None:
+            assert time.monotonic() < deadline, "the preparer never handed the model over"
+            time.sleep(0.01)
+            prepared = preparer.take()
+    finally:
+        preparer.stop()
+    planning_model, child_values = prepared
+    assert child_values.version == values.version == 1
+    probe = torch.as_tensor(obs[:4], dtype=torch.float32)
+    assert torch.equal(child_values.terminal_value(probe), values.terminal_value(probe))
+    objective = TrajectoryObjective(planning_model, task.reward)
+    planner = make_planner("icem", {}, action_low=spec.action_low, action_high=spec.action_high, horizon=5,
+                           objective=objective)
+    plan_with_values(objective, planner, child_values, planning_model, 5)
+    assert objective.discount == values.config.discount and objective.terminal_value is not None
+    assert planner.proposal_fn(torch.zeros(spec.obs_dim)).shape == (3, 5, spec.act_dim)
+    plan_with_values(objective, planner, None, planning_model, 5)  # a model without a critic: as before
+    assert objective.terminal_value is None and objective.discount == 1.0 and planner.proposal_fn is None
 
 
 def test_a_payload_that_cannot_be_prepared_leaves_the_child_planning_on_the_previous_model():
