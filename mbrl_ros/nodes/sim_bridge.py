@@ -137,8 +137,9 @@ class SimBridgeConfig(JointSensorConfig):
                              "gap (realtime: also waited in wall time).", low=0.0, high=3600.0)
     actuation_delay_steps: int = param(0, "Commands act this many control periods after they arrive (bus, "
                                        "driver and current-loop delay).", low=0, high=1000)
-    start_timeout: float = param(30.0, "Wall seconds to wait at start for a command publisher and a "
-                                 "/joint_states subscriber before starting anyway (realtime too: the "
+    start_timeout: float = param(30.0, "Wall seconds to wait at start for a command publisher, a "
+                                 "/joint_states subscriber and (lockstep with learner_topic) the learner's first "
+                                 "count before starting anyway (realtime too: the "
                                  "first episode does not run uncontrolled while the graph connects).",
                                  low=0.0, high=3600.0)
     start_delay: float = param(0.5, "Wall seconds to wait once they are there, so the rest of the graph "
@@ -369,18 +370,24 @@ class SimBridgeNode(Node):
 
     def _wait_for_peers(self) -> None:
         deadline = time.monotonic() + self.config.start_timeout
+        wants_learner = bool(self.config.learner_topic) and not self.config.realtime
         while not self._stopping.is_set():
             have_commander = self.count_publishers(self.command_topic) > 0
             have_listener = self.count_subscribers(JOINT_STATES_TOPIC) > 0
-            if have_commander and have_listener:
+            # Lockstep with a learner: its first (latched) count says it is subscribed, so a short
+            # first episode is never over before it listens (it would never see that episode end).
+            with self._cv:
+                have_learner = not wants_learner or self._learner_done >= 0
+            if have_commander and have_listener and have_learner:
                 self._stopping.wait(self.config.start_delay)
                 return
             if time.monotonic() >= deadline:
-                self.get_logger().warning(
-                    f"starting without {'a publisher on ' + self.command_topic if not have_commander else ''}"
-                    f"{' and ' if not (have_commander or have_listener) else ''}"
-                    f"{'a subscriber on ' + JOINT_STATES_TOPIC if not have_listener else ''} "
-                    f"after {self.config.start_timeout} s")
+                missing = [what for what, there in (
+                    (f"a publisher on {self.command_topic}", have_commander),
+                    (f"a subscriber on {JOINT_STATES_TOPIC}", have_listener),
+                    (f"a count on {self.config.learner_topic}", have_learner)) if not there]
+                self.get_logger().warning(f"starting without {' and '.join(missing)} after "
+                                          f"{self.config.start_timeout} s")
                 return
             self._stopping.wait(0.05)
 

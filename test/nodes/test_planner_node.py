@@ -206,3 +206,37 @@ def test_planning_process_needs_state_async(graph, latched, wait_for):
 
     with pytest.raises(ConfigError, match="planning_process needs trigger state_async"):
         graph.start(PlannerNode, **{**FAST_PLANNER, "trigger": "state", "planning_process": True})
+
+
+def test_a_critic_in_the_payload_is_planned_with_and_a_model_without_one_as_before(graph, latched, wait_for,
+                                                                                  trained_model, trained_values):
+    """learning.terminal_value over ROS: the critic and actor inside a model's payload become the
+    terminal value and proposals (as in the in-process loop); with learning.action_repeat 2 the
+    plan's steps are held periods of 2 x 0.05 s."""
+    import torch
+
+    node, commands, states, models = start(graph, latched, wait_for, **{"learning.action_repeat": 2})
+    paths = graph.collect("nav_msgs/msg/Path", "/mpc_planner/plan")
+    spec = node.task.spec
+    model = trained_model(spec)
+    values = trained_values(node.task, model)
+    models.publish(bytes_message(encode_model(model, version=3, task=spec.name, episodes=1, transitions=32,
+                                              metrics={}, values=values)))
+    wait_for(lambda: node._pending_model is not None, what="the model check")
+    states.publish(joint_state_message(1_000_000_000, ["hinge"], [0.1], [0.0]))
+    wait_for(lambda: len(commands) == 1, what="a command planned with the critic")
+    assert node.model_version == 3 and node.values.version == 1 and node.health.get("value_version") == 1
+    probe = torch.randn(4, spec.obs_dim)
+    assert torch.equal(node.objective.terminal_value(probe), values.terminal_value(probe))
+    assert node.objective.discount == values.config.discount
+    assert node.planner.proposal_fn(torch.zeros(spec.obs_dim)).shape == (3, 5, 1)  # num_proposals 3
+    wait_for(lambda: len(paths) == 1, what="the planned path")
+    assert [stamp_to_ns(p.header.stamp) for p in paths[0].poses[:2]] == [1_100_000_000, 1_200_000_000]
+
+    models.publish(model_message(node, trained_model, version=4))  # no critic: plain returns again
+    wait_for(lambda: node._pending_model is not None, what="the second model's check")
+    states.publish(joint_state_message(1_100_000_000, ["hinge"], [0.1], [0.0]))
+    wait_for(lambda: len(commands) == 2, what="a command planned without a critic")
+    assert node.model_version == 4 and node.values is None and node.health.get("value_version") == -1
+    assert node.objective.terminal_value is None and node.objective.discount == 1.0
+    assert node.planner.proposal_fn is None

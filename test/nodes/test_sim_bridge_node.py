@@ -124,3 +124,48 @@ def test_realtime_waits_for_a_controller_before_the_first_episode(graph, wait_fo
     wait_for(lambda: len(states) >= 7, timeout=20.0, what="the episode's states")
     wait_for(lambda: not graph.context.ok(), timeout=20.0, what="the bridge to finish")
     assert node.exit_code == 0 and time.monotonic() - started >= 1.0
+
+
+def test_action_repeat_over_ros_gives_the_in_process_loops_transitions(graph, wait_for):
+    """learning.action_repeat 3 on sim_bridge and model_learner: each command is held 3 physics
+    steps, a state follows each hold, and the learner pairs exactly the transitions that
+    run_episode_outcome (the in-process loop) stores for the same policy and episode seeds: the
+    held transitions, without the last hold that the episode's end cuts short (20 = 6 x 3 + 2)."""
+    from mbrl_ros.learning.loop import run_episode_outcome
+    from mbrl_ros.nodes.joint_layout import state_layout
+    from mbrl_ros.nodes.model_learner import ModelLearnerNode
+
+    repeat, length, episodes = 3, 20, 2
+    run = {"task": "pendulum_swingup", "pendulum_swingup.episode_length": length, "learning.action_repeat": repeat,
+           "learning.episodes": episodes}
+    task = make_task("pendulum_swingup", {"episode_length": length})
+    layout = state_layout(task)
+
+    def policy(obs):  # deterministic, inside the torque limits
+        return np.array([2.5 * np.sin(3.0 * obs[0] + obs[1])])
+
+    def answer(stamp, _index):
+        message = states[-1]
+        return [(policy(layout.observation(np.array(message.position), np.array(message.velocity), None)), stamp)]
+
+    states = controller(graph, answer)
+    rewards = graph.collect("std_msgs/msg/Float64", "/sim_bridge/reward")
+    learner = graph.start(ModelLearnerNode, single_threaded=True, **run, state_topic="/joint_states",
+                          settle_time=0.0, **{"learning.seed_episodes": 5})  # collects only
+    bridge = graph.start(SimBridgeNode, **{**EPISODE, **run, "step_timeout": 5.0})
+    wait_for(lambda: not graph.context.ok(), timeout=30.0, what="the bridge to finish its episodes")
+
+    expected = []
+    outcomes = [run_episode_outcome(task, episode, policy, lambda *t: expected.append(t), action_repeat=repeat)
+                for episode in range(episodes)]
+    assert bridge.exit_code == 0 and bridge.health.get("missed_steps") == 0
+    assert len(states) == episodes * (1 + 6)          # the reset state, then one per full hold
+    assert len(rewards) == bridge.health.get("steps") == episodes * length == sum(o.steps for o in outcomes)
+    assert bridge.episode_returns == pytest.approx([o.planning_return for o in outcomes], abs=1e-12)
+    stamps = np.array([stamp_to_ns(s.header.stamp) for s in states[:7]]) / 1e9
+    np.testing.assert_allclose(np.diff(stamps), 3 * 0.05)
+    assert len(expected) == learner.data.size == episodes * 6
+    obs, action, next_obs = learner.data.arrays()
+    np.testing.assert_array_equal(obs, np.array([t[0] for t in expected]))
+    np.testing.assert_array_equal(action, np.array([t[1] for t in expected]))
+    np.testing.assert_array_equal(next_obs, np.array([t[2] for t in expected]))
