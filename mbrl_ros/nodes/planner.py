@@ -96,7 +96,7 @@ from mbrl_ros.nodes.runner import run_node
 from mbrl_ros.nodes.scheduling import CONTROL_PATH_DEFAULTS
 from mbrl_ros.models.onnx_backend import (OnnxEnsembleModel, TrainableOnnxEnsemble, for_planning,
                                           resolve_planning_backend)
-from mbrl_ros.learning.initial_model import load_initial_model
+from mbrl_ros.learning.initial_model import InitialModelError, load_initial_model
 from mbrl_ros.learning.loop import seed_action
 from mbrl_ros.nodes.shared_parameters import declare_learning, declare_task
 from mbrl_ros.planning import PLANNERS, TrajectoryObjective, make_planner
@@ -218,7 +218,10 @@ class PlannerNode(CommandNodeMixin, Node):
         if cfg.initial_model:
             carried = load_initial_model(cfg.initial_model, spec, device=self._device)  # checked here
             carried_bytes = Path(cfg.initial_model).read_bytes()
-            values = self._decode_value(carried_bytes, carried, None)  # a learner's model.npz may carry one
+            try:
+                values = self._decode_value(carried_bytes, carried, None)  # a learner's model.npz may carry one
+            except ModelRejectedError as exc:
+                raise InitialModelError(f"initial_model {cfg.initial_model}: refused ({exc.reason}): {exc}") from None
             self.model_version = max(model_version(carried), 0)
             self.health.set("model_version", self.model_version)
             self._report_values(values)
