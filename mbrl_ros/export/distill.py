@@ -239,7 +239,7 @@ def distill_policy(expert: ExpertFn, task: Task | str, *, config: DAggerConfig |
         episode_counter += 1
         _reset(expert)
         visited, expert_actions, policy_actions, total, expert_steps = [], [], [], 0.0, 0
-        for _ in range(max_steps):
+        for step in range(1, max_steps + 1):
             label = _label(expert, obs, low, high)
             mine = policy.act(obs)
             use_expert = rng.random() < beta
@@ -249,6 +249,8 @@ def distill_policy(expert: ExpertFn, task: Task | str, *, config: DAggerConfig |
             policy_actions.append(mine)
             obs, reward, terminated, truncated, _ = task.step(label if use_expert else mine)
             total += reward
+            if terminated:  # the crash charge of the steps left (TaskSpec.termination_reward)
+                total += spec.termination_reward * (max_steps - step)
             if terminated or truncated:
                 break
         return np.array(visited), np.array(expert_actions), np.array(policy_actions), total, expert_steps
@@ -263,9 +265,11 @@ def distill_policy(expert: ExpertFn, task: Task | str, *, config: DAggerConfig |
         for k in range(cfg.validation_episodes):
             obs, _ = task.reset(seed=seed * 100003 + 50_000 + k)  # apart from the roll-outs' starts
             total = 0.0
-            for _ in range(max_steps):
+            for step in range(1, max_steps + 1):
                 obs, reward, terminated, truncated, _ = task.step(policy.act(obs))
                 total += reward
+                if terminated:
+                    total += spec.termination_reward * (max_steps - step)
                 if terminated or truncated:
                     break
             returns.append(total)

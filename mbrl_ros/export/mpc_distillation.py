@@ -124,7 +124,7 @@ def make_mpc_expert(task: Task, model: Any, planner: str, planner_config: Mappin
 
     spec = task.spec
     objective = TrajectoryObjective(model, task.reward, generator=torch.Generator(device=device).manual_seed(seed),
-                                    termination_fn=task.termination_fn)
+                                    termination_fn=task.termination_fn, termination_reward=spec.termination_reward)
     mpc = make_planner(planner, planner_config, action_low=spec.action_low, action_high=spec.action_high,
                        horizon=horizon, objective=objective, device=device, seed=seed)
     return MPCExpert(mpc, deadline_s=deadline_s, label=label)

@@ -186,10 +186,13 @@ def seed_action(rng: np.random.Generator, spec, std: float) -> np.ndarray:
 
 @dataclasses.dataclass
 class EpisodeOutcome:
-    """What one episode returned: the planning reward's sum and the env's own."""
+    """What one episode returned: the planning reward's sum and the env's own.
 
-    planning_return: float  # sum of the step returns (the reward planners optimize)
-    env_return: float  # sum of info["env_reward"] where the task reports it, else of the step returns
+    An episode that terminated early adds ``task.spec.termination_charge(steps)`` to both.
+    """
+
+    planning_return: float  # sum of the step returns (the reward planners optimize), + the charge
+    env_return: float  # sum of info["env_reward"] where the task reports it, else of the step returns, + the charge
     steps: int  # task steps (action repeats included)
     start_obs: np.ndarray
 
@@ -223,6 +226,9 @@ def run_episode_outcome(task: Task, seed: int, act: Callable[[np.ndarray], np.nd
         if on_step is not None and (held == action_repeat or terminated):
             on_step(first, action, obs)
         if terminated or truncated:
+            if terminated:  # the steps left count the task's crash charge (TaskSpec.termination_reward)
+                charge = task.spec.termination_charge(steps)
+                total, env_total = total + charge, env_total + charge
             return EpisodeOutcome(float(total), float(env_total), steps, start)
 
 
@@ -296,7 +302,8 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
     if learned and not carried and cfg.seed_episodes < 1:
         raise ValueError(f"model {model!r} must be trained before planning: set learning.seed_episodes >= 1")
     gen = torch.Generator(device=cfg.device).manual_seed(seed)
-    objective = TrajectoryObjective(dyn, task.reward, generator=gen, termination_fn=task.termination_fn)
+    objective = TrajectoryObjective(dyn, task.reward, generator=gen, termination_fn=task.termination_fn,
+                                    termination_reward=spec.termination_reward)
     mpc = make_planner(planner, planner_config, action_low=spec.action_low, action_high=spec.action_high,
                        horizon=cfg.horizon, objective=objective, device=cfg.device, seed=seed,
                        nominal_action=spec.nominal_action)

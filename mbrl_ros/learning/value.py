@@ -13,8 +13,10 @@ through the model, seed the planner's population.
   trained after every episode on real data and on branched rollouts whose length grows
   linearly over episodes. ``V(s) = min_k Q_k(s, mu(s))`` is the terminal value.
 
-Rewards come from the task's batched ``reward_fn`` and terminations from its ``termination_fn``
-(no bootstrap past a predicted termination); the value is per planned action (one held
+Rewards come from the task's batched ``reward_fn`` and terminations from its ``termination_fn``:
+past a termination the target bootstraps from the absorbing state's value
+``spec.termination_reward / (1 - discount)`` (0 by default: no bootstrap), the crash charge
+that the planner's objective and the episode return count too; the value is per planned action (one held
 ``action_repeat`` transition), like the planner's steps.
 
 One rule for every learning run: :class:`ValueTraining` says when and on what a value learner
@@ -224,6 +226,8 @@ class SacMbpoValueLearner:
         self.spec = spec
         self.reward_fn = reward_fn
         self.termination_fn = termination_fn
+        #: Value of the state after a termination: ``spec.termination_reward / (1 - discount)``.
+        self._absorbing_value = float(getattr(spec, "termination_reward", 0.0)) / (1.0 - cfg.discount)
         self.device = torch.device(device)
         self.obs_dim, self.act_dim = spec.obs_dim, spec.act_dim
         low, high = spec.action_bounds(self.device)
@@ -393,7 +397,9 @@ class SacMbpoValueLearner:
                 a2, logp2 = self.policy(o2, generator=self.generator)
                 alpha = self.log_alpha.exp()
                 target_q = self.q_values(o2, a2, target=True).min(0).values - alpha * logp2
-                y = r + cfg.discount * (1 - d) * target_q
+                # After a termination the episode sits in an absorbing state worth
+                # termination_reward / (1 - discount) (0 by default: no bootstrap), as the objective counts.
+                y = r + cfg.discount * ((1 - d) * target_q + d * self._absorbing_value)
             q = self.q_values(o, a)
             loss_q = F.mse_loss(q, y.unsqueeze(0).expand_as(q))
             self.critic_opt.zero_grad(set_to_none=True)

@@ -210,6 +210,7 @@ class PlannerNode(CommandNodeMixin, Node):
         self.objective = TrajectoryObjective(None, self.task.reward,
                                              generator=torch.Generator(device=self._device).manual_seed(cfg.seed),
                                              termination_fn=self.task.termination_fn,
+                                             termination_reward=spec.termination_reward,
                                              term_costs_fn=self.task.weighted_cost_terms)
         self.model = None
         self.values = None  # the critic and actor that came with the model, if any

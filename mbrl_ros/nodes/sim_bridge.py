@@ -441,7 +441,7 @@ class SimBridgeNode(Node):
         if self._extra_pub is not None:
             self._extra_pub.publish(float64_array_message(self.layout.split(obs)[2]))
         tag = self._publish_observation(obs)
-        total, steps = 0.0, 0
+        total, steps, terminated = 0.0, 0, False
         started = time.perf_counter()
         recorder = self._recorder
         recorder.episode, recorder.step, recorder.episode_return = episode, 0, 0.0
@@ -487,6 +487,9 @@ class SimBridgeNode(Node):
                 reset = self._reset_requested
             if terminated or truncated or reset or cut_short:
                 break
+        if terminated:  # the steps left count the task's crash charge, as in mbrl_ros.learning.loop
+            total += spec.termination_charge(steps)
+            recorder.episode_return = total
         self._returns.append(total)
         self._episode_rows.append({
             **recorder.episode_row(episode, "random" if episode < self.learning.seed_episodes else "mpc",

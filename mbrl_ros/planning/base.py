@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import math
 import time
 from typing import Callable, Mapping
 
@@ -40,10 +41,17 @@ class TrajectoryObjective:
     the start observation. Non-finite predictions score :data:`INVALID_RETURN`.
 
     Optional parts (all off by default, which keeps the sum above exactly):
-    ``termination_fn`` zeroes the reward of every step after a particle's first predicted
-    termination (the terminating step itself counts); ``terminal_value`` adds
-    ``discount^H * V(o[n,p,H])`` for particles that never terminated, and then the rewards
-    are discounted too: ``sum_h discount^h r_h`` (TD-MPC's objective).
+    ``termination_fn`` replaces the reward of every step after a particle's first predicted
+    termination (the terminating step itself counts) by ``termination_reward`` (0 by default:
+    those steps count nothing; a task whose rewards are costs charges a crash with its
+    ``spec.termination_reward``, as its episode return does); ``terminal_value`` adds
+    ``discount^H * V(o[n,p,H])`` for particles that never terminated, and for terminated ones
+    the absorbing value ``discount^H * termination_reward / (1 - discount)`` (what the value
+    targets of :mod:`mbrl_ros.learning.value` bootstrap from at a termination), and then the
+    rewards are discounted too: ``sum_h discount^h r_h`` (TD-MPC's objective).
+
+    Example: H = 4, rewards ``(-1, -1, -1, -1)``, termination predicted at step 1 (0-based),
+    ``termination_reward = -5``: the return is ``-1 - 1 - 5 - 5 = -12``.
 
     Args:
         model: any :class:`RolloutModel` (ensemble, oracle, analytic).
@@ -51,7 +59,10 @@ class TrajectoryObjective:
         generator: random source for sampled propagation.
         termination_fn: batched ``(..., O), (..., A), (..., O) -> bool (...)`` (``Task.termination_fn``).
         terminal_value: batched value of the last predicted observations ``(..., O) -> (...)``.
-        discount: per-step discount used with ``terminal_value`` (0 < discount <= 1).
+        discount: per-step discount used with ``terminal_value`` (0 < discount <= 1; below 1 when
+            ``termination_reward`` is not 0, else the absorbing value is infinite).
+        termination_reward: reward of every step after a predicted termination
+            (``task.spec.termination_reward``); used only with ``termination_fn``.
         term_costs_fn: the reward split into weighted cost terms (``Task.weighted_cost_terms``), for
             :meth:`predicted_term_costs`; never used while optimizing.
     """
@@ -59,9 +70,15 @@ class TrajectoryObjective:
     def __init__(self, model: RolloutModel, reward_fn: RewardFn, generator: torch.Generator | None = None, *,
                  termination_fn: RewardFn | None = None,
                  terminal_value: Callable[[torch.Tensor], torch.Tensor] | None = None, discount: float = 1.0,
-                 term_costs_fn: TermCostsFn | None = None):
+                 term_costs_fn: TermCostsFn | None = None, termination_reward: float = 0.0):
         if not 0.0 < discount <= 1.0:
             raise ValueError(f"discount must be in (0, 1], got {discount}")
+        if not math.isfinite(termination_reward):
+            raise ValueError(f"termination_reward must be finite, got {termination_reward}")
+        if terminal_value is not None and termination_reward != 0.0 and discount >= 1.0:
+            raise ValueError("a terminal value with termination_reward != 0 needs discount < 1 (the value of "
+                             "the state after a termination, termination_reward / (1 - discount), is infinite)")
+        self.termination_reward = float(termination_reward)
         self.model = model
         self.reward_fn = reward_fn
         self.generator = generator
@@ -94,15 +111,19 @@ class TrajectoryObjective:
         return before, acts, traj
 
     def _mask_and_discount(self, values: torch.Tensor, before: torch.Tensor, acts: torch.Tensor,
-                           traj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Per-step ``values`` ``(..., N, P, H)`` zeroed after a particle's first predicted termination
-        and discounted when there is a terminal value; also ``alive_after`` ``(N, P, H)`` (or None)."""
+                           traj: torch.Tensor, after_termination: float = 0.0
+                           ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Per-step ``values`` ``(..., N, P, H)`` replaced by ``after_termination`` after a particle's
+        first predicted termination and discounted when there is a terminal value; also
+        ``alive_after`` ``(N, P, H)`` (or None)."""
         alive_after = None
         if self.termination_fn is not None:
             done = self.termination_fn(before, acts, traj).to(torch.bool)
             alive_after = torch.cumprod((~done).to(values.dtype), dim=-1)  # alive after step h
             alive_before = torch.cat([torch.ones_like(alive_after[..., :1]), alive_after[..., :-1]], dim=-1)
             values = values * alive_before
+            if after_termination != 0.0:
+                values = values + after_termination * (1.0 - alive_before)
         if self.terminal_value is not None:
             horizon = values.shape[-1]
             values = values * self.discount ** torch.arange(horizon, dtype=values.dtype, device=values.device)
@@ -110,13 +131,20 @@ class TrajectoryObjective:
 
     def _extended_returns(self, before: torch.Tensor, acts: torch.Tensor, traj: torch.Tensor) -> torch.Tensor:
         """Returns ``(N,)`` with termination and/or the terminal value (see the class docstring)."""
-        rewards, alive_after = self._mask_and_discount(self.reward_fn(before, acts, traj), before, acts, traj)
+        rewards, alive_after = self._mask_and_discount(self.reward_fn(before, acts, traj), before, acts, traj,
+                                                       self.termination_reward)
         if self.terminal_value is None:
             return rewards.sum(-1).mean(-1)
         horizon = rewards.shape[-1]
         value = self.terminal_value(traj[:, :, -1]).to(rewards.dtype)  # (N, P)
         if alive_after is not None:
-            value = value * alive_after[..., -1]
+            alive = alive_after[..., -1]
+            value = value * alive
+            if self.termination_reward != 0.0:  # the absorbing state after a termination
+                if self.discount >= 1.0:  # also when plan_with_values set the terminal value later
+                    raise ValueError("a terminal value with termination_reward != 0 needs discount < 1 (the "
+                                     "state after a termination is worth termination_reward / (1 - discount))")
+                value = value + (1.0 - alive) * self.termination_reward / (1.0 - self.discount)
         return (rewards.sum(-1) + self.discount ** horizon * value).mean(-1)
 
     @torch.no_grad()

@@ -217,7 +217,7 @@ def _worker(setup: PlanningSetup, states, models, slot_name: str, predictions=No
     spec = task.spec
     horizon = int(setup.learning.get("horizon", 20))
     objective = TrajectoryObjective(None, task.reward, generator=torch.Generator().manual_seed(setup.seed),
-                                    termination_fn=task.termination_fn,
+                                    termination_fn=task.termination_fn, termination_reward=spec.termination_reward,
                                     term_costs_fn=task.weighted_cost_terms)  # as the node's own objective
     planner = make_planner(setup.planner, setup.planner_config, action_low=spec.action_low,
                            action_high=spec.action_high, horizon=horizon, objective=objective, seed=setup.seed,

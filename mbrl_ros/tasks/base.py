@@ -34,6 +34,13 @@ class TaskSpec:
             plans with it and exploration centres on it. ``None``: the middle of the bounds.
         observation_groups: ``(name, member names)`` pairs naming runs of adjacent observation
             entries (a quadrotor's ``position``: ``x, y, z``); see :attr:`layout`.
+        termination_reward: reward credited for every step an episode had left when it
+            terminated early (:attr:`Task.termination_fn`): the episode return adds
+            :meth:`termination_charge`, and planners score the steps after a predicted
+            termination with it. 0 (the default) counts nothing after a termination, right for
+            positive rewards, where ending early already loses reward. Tasks whose rewards are
+            negative costs need it below their worst per-step reward, else an early crash sums
+            less cost than a full episode and returns rank crashing above control.
     """
 
     name: str
@@ -46,6 +53,7 @@ class TaskSpec:
     angle_indices: tuple[int, ...] = ()
     nominal_action: tuple[float, ...] | None = None
     observation_groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    termination_reward: float = 0.0
 
     def __post_init__(self):
         if len(self.action_low) != len(self.action_names) or len(self.action_high) != len(self.action_names):
@@ -63,10 +71,17 @@ class TaskSpec:
             if any(not lo <= v <= hi for v, lo, hi in zip(self.nominal_action, self.action_low, self.action_high)):
                 raise ValueError(f"{self.name}: nominal_action {self.nominal_action} must lie within the "
                                  f"action bounds {self.action_low} .. {self.action_high}")
+        if not np.isfinite(self.termination_reward):
+            raise ValueError(f"{self.name}: termination_reward must be finite, got {self.termination_reward}")
         try:
             self.layout
         except ValueError as exc:
             raise ValueError(f"{self.name}: {exc}") from exc
+
+    def termination_charge(self, steps: int) -> float:
+        """What an episode that terminated after ``steps`` steps adds to its return:
+        ``termination_reward * (episode_length - steps)`` (0 for a full-length episode)."""
+        return float(self.termination_reward) * max(self.episode_length - int(steps), 0)
 
     @property
     def layout(self) -> ObsLayout:
@@ -114,8 +129,10 @@ class Task(abc.ABC):
 
     #: Optional batched termination ``(obs (..., O), action (..., A), next_obs (..., O)) -> bool (...)``:
     #: True where the transition ends the episode (the pole fell, the robot left its workspace).
-    #: Planners zero the reward of every step after the first predicted termination (and the terminal
-    #: value), value targets stop bootstrapping there, and simulated tasks report it as ``terminated``.
+    #: Planners score every step after the first predicted termination with
+    #: ``spec.termination_reward`` (0 by default) and the terminal value with its absorbing value,
+    #: value targets bootstrap from that absorbing value there, episode returns add
+    #: ``spec.termination_charge`` (see :class:`TaskSpec`), and simulated tasks report it as ``terminated``.
     termination_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
     #: Declared cost terms with their default weights (class attribute); an instance holds them with

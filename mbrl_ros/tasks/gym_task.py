@@ -102,6 +102,8 @@ class GymTaskConfig:
                                            "registered weight.")
     episode_length: int = param(0, "Control steps per episode; 0 keeps the registered length.",
                                 low=0, high=1_000_000)
+    termination_reward: float = param(float("nan"), "Reward per step left after an early termination "
+                                      "(TaskSpec.termination_reward); nan keeps the registered value.")
 
 
 def _space_bounds(env: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -133,6 +135,8 @@ class GymTask(Task):
         action_low, action_high: bounds when the env has no ``action_space``.
         termination_fn: optional batched ``(obs, action, next_obs) -> bool (...)`` the planners use to
             predict the env's ``terminated`` (see :attr:`Task.termination_fn`).
+        termination_reward: reward per step left after an early termination
+            (:attr:`TaskSpec.termination_reward`; 0: nothing).
     """
 
     def __init__(self, name: str, env: Any, reward_fn: RewardFn, *, control_period: float,
@@ -140,7 +144,7 @@ class GymTask(Task):
                  action_names: Sequence[str] | None = None, angle_indices: Sequence[int] = (),
                  cost_weights: Mapping[str, float] | None = None,
                  action_low: Sequence[float] | None = None, action_high: Sequence[float] | None = None,
-                 termination_fn: Callable | None = None):
+                 termination_fn: Callable | None = None, termination_reward: float = 0.0):
         for method in ("reset", "step"):
             if not callable(getattr(env, method, None)):
                 raise TypeError(f"{name}: the environment has no {method}() method (Gymnasium API needed)")
@@ -190,6 +194,7 @@ class GymTask(Task):
             control_period=float(control_period),
             episode_length=int(episode_length),
             angle_indices=tuple(int(i) for i in angle_indices),
+            termination_reward=float(termination_reward),
         )
         self._obs: np.ndarray | None = None
         self._steps = 0
@@ -276,11 +281,12 @@ def register_gym_task(name: str, env_factory: Callable[[], Any], reward_fn: Rewa
                       action_names: Sequence[str] | None = None, angle_indices: Sequence[int] = (),
                       cost_weights: Mapping[str, float] | None = None,
                       action_low: Sequence[float] | None = None, action_high: Sequence[float] | None = None,
-                      termination_fn: Callable | None = None, overwrite: bool = False) -> None:
+                      termination_fn: Callable | None = None, termination_reward: float = 0.0,
+                      overwrite: bool = False) -> None:
     """Register a Gymnasium-style environment as task ``name`` (see the module docstring).
 
     ``env_factory()`` is called once per ``make_task(name, config)``; ``config``
-    may override ``episode_length`` and entries of ``cost_weights``.
+    may override ``episode_length``, ``termination_reward`` and entries of ``cost_weights``.
 
     Args:
         name: registry name (an identifier).
@@ -293,6 +299,7 @@ def register_gym_task(name: str, env_factory: Callable[[], Any], reward_fn: Rewa
         cost_weights: weight per named cost (only when ``reward_fn`` returns a mapping).
         action_low, action_high: bounds when the env has no ``action_space``.
         termination_fn: optional batched termination (see :class:`GymTask`).
+        termination_reward: reward per step left after an early termination (see :class:`GymTask`).
         overwrite: replace an existing registration of ``name``.
     """
     from mbrl_ros.tasks import register_task
@@ -315,6 +322,8 @@ def register_gym_task(name: str, env_factory: Callable[[], Any], reward_fn: Rewa
                        observation_names=observation_names, action_names=action_names,
                        angle_indices=angle_indices,
                        cost_weights={**default_weights, **values.cost_weights},
-                       action_low=action_low, action_high=action_high, termination_fn=termination_fn)
+                       action_low=action_low, action_high=action_high, termination_fn=termination_fn,
+                       termination_reward=(termination_reward if np.isnan(values.termination_reward)
+                                           else values.termination_reward))
 
     register_task(name, factory, overwrite=overwrite)

@@ -291,6 +291,10 @@ class MujocoTaskConfig:
     episode_length: int = param(200, "Control steps per episode.", low=1, high=1_000_000)
     rollout_threads: int = param(1, "Threads for batched rollouts (1: the calling thread only).",
                                  low=1, high=256)
+    termination_reward: float = param(
+        0.0, "Reward credited for every step left when an episode terminates early (TaskSpec."
+        "termination_reward): the episode return and the planners' objective count it; 0 counts nothing. "
+        "Tasks with negative-cost rewards need it below their worst per-step reward.", low=-1e9, high=1e9)
 
     def __post_init__(self):
         for name, weight in self.cost_weights.items():
@@ -364,6 +368,7 @@ class MujocoTask(SimulatedTask):
             episode_length=config.episode_length,
             angle_indices=tuple(self.angle_indices),
             observation_groups=tuple(self.observation_groups),
+            termination_reward=float(config.termination_reward),
         )
         self._action_scale = np.maximum(np.abs(low), np.abs(high))
         self._rng = np.random.default_rng()

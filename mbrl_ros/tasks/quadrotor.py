@@ -44,6 +44,19 @@ state reached (``next_obs``); the waypoint task measures distance to the
 target that was in force when the action was chosen (``obs``), and by default
 weights velocity and tilt ten times less than hover does, so a planner flies
 to the next waypoint instead of creeping.
+
+Crashes (config ``crash_distance > 0``): the episode terminates once the drone is
+farther than ``crash_distance`` from its target (:attr:`QuadrotorTask.termination_fn`,
+which planners predict with), and every step left then counts
+``termination_reward`` (the crash charge, default -5 per step). The rewards are
+negative costs, so without a charge a drone that crashes after 30 steps would sum
+less cost than one that hovers for 250, and returns would rank crashing above
+hovering. The rule: the charge is at most minus the worst per-step cost of the
+bounded terms inside the fence (``QuadrotorConfig.bounded_cost_at_fence``, 1.21
+with the hover weights at 1 m; a config above it is rejected), so from any state
+crashing never costs less per step than staying; only the unbounded velocity and
+body-rate terms (``0.1 |v|^2 > 3.8``, i.e. above 6 m/s held inside a 1 m fence)
+could make staying costlier than -5.
 """
 from __future__ import annotations
 
@@ -66,6 +79,9 @@ _DEFAULT_WEIGHTS = {"position": 1.0, "velocity": 0.1, "attitude": 0.1, "angular_
 # Flying between waypoints needs speed and tilt: lighter velocity and attitude weights let a
 # short-horizon planner arrive (with the hover weights it stops 0.2-0.3 m short of each waypoint).
 _WAYPOINT_WEIGHTS = {**_DEFAULT_WEIGHTS, "velocity": 0.01, "attitude": 0.01}
+#: Default crash charge per step left (``termination_reward``): about 4x the bounded cost terms'
+#: worst inside a 1 m fence with the hover weights (1.21, :meth:`QuadrotorConfig.bounded_cost_at_fence`).
+CRASH_REWARD = -5.0
 _WEIGHTS_DOC = ("Weight per cost term: position (|p - target|^2, m^2), velocity (|v|^2, m^2/s^2), "
                 "attitude (1 - cos(tilt), 0 level .. 2 upside down), angular_velocity (|w|^2, rad^2/s^2), "
                 "action (sum ((f_i - f_hover) / f_max)^2 over the rotor thrusts). "
@@ -109,11 +125,36 @@ class QuadrotorConfig(MujocoTaskConfig):
     crash_distance: float = param(0.0, "End the episode (terminated) once the drone is farther than this "
                                   "from the current target, in m, as a geofence or the ground would; "
                                   "0 never ends it early.", low=0.0, high=1000.0)
+    termination_reward: float = param(
+        CRASH_REWARD, "Reward per step left after a crash (crash_distance): the crash charge that the "
+        "episode return and the planners count. At most minus the largest cost of the bounded terms "
+        "inside the fence (position * crash_distance^2 + 2 attitude + action weights), so that "
+        "crashing never costs less than staying; the default, -5, is 4x that for the default weights "
+        "at 1 m.", low=-1e9, high=0.0)
 
     def __post_init__(self):
         super().__post_init__()
         if len(self.inertia) != 3 or len(self.hover_point) != 3:
             raise ConfigError("inertia and hover_point must have three entries each")
+        if self.crash_distance > 0:
+            bound = self.bounded_cost_at_fence()
+            if self.termination_reward > -bound:
+                raise ConfigError(
+                    f"termination_reward {self.termination_reward} would make a crash at crash_distance "
+                    f"{self.crash_distance} m cheaper than staying inside the fence (whose bounded cost terms "
+                    f"reach {bound:.4g} per step): set termination_reward <= {-bound:.4g}, e.g. {-4 * bound:.4g}")
+
+    def bounded_cost_at_fence(self) -> float:
+        """Largest per-step cost of the bounded terms inside the fence (1.21 for the hover weights at
+        1 m): ``w_position d^2 + 2 w_attitude + w_action * 4 max(1/t, 1 - 1/t)^2`` with ``t`` the
+        thrust-to-weight ratio (each rotor's ``(f - f_hover) / f_max`` lies in ``[-1/t, 1 - 1/t]``).
+        Terms left out of ``cost_weights`` count with the hover defaults (the waypoint ones are
+        lower). Velocity and body-rate costs are unbounded and not included."""
+        weights = {**_DEFAULT_WEIGHTS, **self.cost_weights}
+        inverse = 1.0 / self.thrust_to_weight
+        action_bound = 4 * max(inverse, 1.0 - inverse) ** 2
+        return (weights["position"] * self.crash_distance ** 2 + 2 * weights["attitude"]
+                + weights["action"] * action_bound)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,6 +243,8 @@ class QuadrotorTask(MujocoTask):
         if self.config.action_mode == "thrust_torques":
             self._use_wrench_actions()
         self._hover_action = self._hover_action_for_mode()
+        if self.config.crash_distance > 0:
+            self.termination_fn = self.crashed
         self.spec = dataclasses.replace(self.spec, nominal_action=tuple(float(v) for v in self._hover_action))
 
     # -- model -----------------------------------------------------------
@@ -301,17 +344,20 @@ class QuadrotorTask(MujocoTask):
 
         ``info["rotor_thrusts"]`` holds the four rotor thrusts (N) that were applied. Rollouts
         keep the target that ``obs`` holds (waypoint switches are not predicted). With
-        ``crash_distance > 0`` the episode ends (``terminated``) when the drone is farther than
-        that from the target it was flying to.
+        ``crash_distance > 0`` the episode ends (``terminated``, ``info["crashed"]``) when the
+        drone is farther than that from the target it was flying to (:meth:`crashed`).
         """
-        obs = self._obs
         next_obs, reward, terminated, truncated, info = super().step(action)
         info["rotor_thrusts"] = info["ctrl"]
         if self.config.crash_distance > 0:
-            target = self.target(torch.as_tensor(obs)).numpy()
-            info["crashed"] = bool(np.linalg.norm(next_obs[:3] - target) > self.config.crash_distance)
-            terminated = terminated or info["crashed"]
+            info["crashed"] = terminated
         return next_obs, reward, terminated, truncated, info
+
+    def crashed(self, obs: torch.Tensor, action: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
+        """Batched crash test ``(..., O), (..., A), (..., O) -> bool (...)``: ``next_obs``'s position is
+        farther than ``crash_distance`` from the target that ``obs`` holds (the termination_fn)."""
+        offset = next_obs[..., :3] - self.target(obs).to(next_obs.dtype)
+        return torch.linalg.vector_norm(offset, dim=-1) > self.config.crash_distance
 
 
 def _canonical_quaternion(obs: np.ndarray) -> None:

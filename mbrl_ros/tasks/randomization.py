@@ -203,6 +203,7 @@ class RandomizedTask(SimulatedTask):
         self.profile = profile
         self.spec = task.spec
         self._cost_weights = task.cost_weights
+        self.termination_fn = task.termination_fn  # a class attribute of Task: __getattr__ never sees it
         self.on_sample = on_sample
         self.samples: list[dict[str, Any]] = []
         model = task.physics.model

@@ -273,7 +273,7 @@ class QuadrotorStandIn(Node):
         obs, _ = self.task.reset(seed=self.config.seed * 100003 + episode)
         length = self.config.episode_length or self.spec.episode_length
         period = self.spec.control_period
-        total = 0.0
+        total, steps = 0.0, 0
         self.on_episode_start(episode)
         self.in_episode = True
         self.publish_state(obs, self.get_clock().now().nanoseconds)
@@ -300,10 +300,13 @@ class QuadrotorStandIn(Node):
                 self.get_logger().error(f"episode {episode}: {exc}; ending the episode")
                 break
             total += reward
+            steps += 1
             self.count("steps")
             self.publish_state(obs, self.get_clock().now().nanoseconds)
             if self.sensors_on:
                 self._sample_sensors(obs)
+            if terminated:  # the crash charge of the steps left (TaskSpec.termination_reward)
+                total += self.spec.termination_reward * max(length - steps, 0)
             if terminated or truncated:
                 break
         self.in_episode = False
