@@ -3,7 +3,9 @@
 A cart on a 4 m rail (a double integrator in numpy, Gymnasium API) must stop at x = 1 m. The
 episode *terminates* when the cart leaves the rail (|x| > 2 m). The environment's own reward is
 sparse (1 within 10 cm of the target), the planner optimizes a dense shaped reward, and the
-batched ``termination_fn`` lets the planner see that leaving the rail ends every reward.
+batched ``termination_fn`` lets the planner see that leaving the rail ends the episode. The shaped
+reward is a cost, so leaving the rail must cost more than staying on it: every step left after it
+counts ``termination_reward`` (-10, below the worst position cost on the rail, (2 + 1)^2 = 9).
 
     PYTHONPATH=examples mbrl-ros train --task user_rail_task:make_task \\
         -p learning.action_repeat:=2 -p task_params.episode_length:=200 --episodes 4 --out runs/rail
@@ -59,9 +61,14 @@ def off_the_rail(obs, action, next_obs):
     return next_obs[..., 0].abs() > RAIL
 
 
+#: Reward per step left after leaving the rail: below the worst position cost on it, (RAIL + TARGET)^2.
+OFF_THE_RAIL_REWARD = -10.0
+
+
 def make_task(config=None):
-    """Task factory: ``config`` is the ``task_params`` section (episode_length, cost_weights)."""
+    """Task factory: ``config`` is the ``task_params`` section (episode_length, termination_reward)."""
     values = from_dict(GymTaskConfig, config or {}, prefix="task_params.")
+    charge = OFF_THE_RAIL_REWARD if np.isnan(values.termination_reward) else values.termination_reward
     return GymTask("user_rail", RailEnv(), shaped_reward, control_period=RailEnv.dt,
                    episode_length=values.episode_length or 200, observation_names=("x", "v"),
-                   action_names=("force",), termination_fn=off_the_rail)
+                   action_names=("force",), termination_fn=off_the_rail, termination_reward=charge)

@@ -188,11 +188,13 @@ def seed_action(rng: np.random.Generator, spec, std: float) -> np.ndarray:
 class EpisodeOutcome:
     """What one episode returned: the planning reward's sum and the env's own.
 
-    An episode that terminated early adds ``task.spec.termination_charge(steps)`` to both.
+    An episode that terminated early adds ``task.spec.termination_charge(steps)`` (the crash
+    charge, in the task's reward) to ``planning_return``, and to ``env_return`` when that is the
+    step returns' sum too (an env's own ``info["env_reward"]`` keeps its own scale, uncharged).
     """
 
-    planning_return: float  # sum of the step returns (the reward planners optimize), + the charge
-    env_return: float  # sum of info["env_reward"] where the task reports it, else of the step returns, + the charge
+    planning_return: float  # sum of the step returns (the reward planners optimize) + the crash charge
+    env_return: float  # sum of info["env_reward"] where the task reports it, else = planning_return
     steps: int  # task steps (action repeats included)
     start_obs: np.ndarray
 
@@ -212,6 +214,7 @@ def run_episode_outcome(task: Task, seed: int, act: Callable[[np.ndarray], np.nd
     start = obs.copy()
     total = env_total = 0.0
     steps = 0
+    own_env_reward = False
     while True:
         action = task.clip_action(act(obs))
         first = obs
@@ -220,7 +223,11 @@ def run_episode_outcome(task: Task, seed: int, act: Callable[[np.ndarray], np.nd
         while held < action_repeat and not (terminated or truncated):
             obs, reward, terminated, truncated, info = task.step(action)
             total += reward
-            env_total += float(info.get("env_reward", reward)) if isinstance(info, Mapping) else reward
+            if isinstance(info, Mapping) and "env_reward" in info:
+                env_total += float(info["env_reward"])
+                own_env_reward = True
+            else:
+                env_total += reward
             held += 1
         steps += held
         if on_step is not None and (held == action_repeat or terminated):
@@ -228,7 +235,8 @@ def run_episode_outcome(task: Task, seed: int, act: Callable[[np.ndarray], np.nd
         if terminated or truncated:
             if terminated:  # the steps left count the task's crash charge (TaskSpec.termination_reward)
                 charge = task.spec.termination_charge(steps)
-                total, env_total = total + charge, env_total + charge
+                total += charge
+                env_total += 0.0 if own_env_reward else charge  # an env's own reward has its own scale
             return EpisodeOutcome(float(total), float(env_total), steps, start)
 
 

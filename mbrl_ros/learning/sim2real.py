@@ -111,6 +111,18 @@ def model_errors(model, episodes: Sequence[tuple[np.ndarray, np.ndarray, np.ndar
             "transitions": int(obs.shape[0])}
 
 
+def target_return(oracle: float, fraction: float) -> float:
+    """The return that counts as reaching ``fraction`` of the oracle's, for returns of either sign.
+
+    ``oracle - (1 - fraction) * |oracle|``: 90 of an oracle's 100, and for negative returns (a
+    quadrotor's costs) 10% more cost than the oracle's, -22 for -20 (``0.9 * oracle`` would ask
+    for less cost than the oracle). NaN when there is no oracle return.
+    """
+    if not np.isfinite(oracle):
+        return float("nan")
+    return float(oracle - (1.0 - fraction) * abs(oracle))
+
+
 def episodes_to_reach(returns: Sequence[float], target: float) -> int | None:
     """1-based count of episodes until the first return >= ``target`` (None: never)."""
     for i, r in enumerate(returns):
@@ -182,8 +194,7 @@ def run_sim2real(task_name: str, *, planner: str, seed: int, config: Sim2RealCon
             f"finetune/{variant}", [r.episode_return for r in tuned.records], time.perf_counter() - start,
             model_errors(tuned.model, held_out, horizon=config.eval_horizon, stride=config.eval_stride, seed=seed))
 
-    # f of the oracle's return, for returns of either sign (quadrotor returns are negative costs).
-    target = oracle_mean - (1 - config.target_fraction) * abs(oracle_mean) if np.isfinite(oracle_mean) else float("nan")
+    target = target_return(oracle_mean, config.target_fraction)  # either sign: quadrotor returns are costs
     summary: dict[str, Any] = {"task": task_name, "planner": planner, "seed": seed, "oracle_return": oracle_mean,
                                "target_return": target, "phases": {k: dataclasses.asdict(v) for k, v in phases.items()}}
     summary["scratch_episodes_to_target"] = episodes_to_reach(phases["scratch"].returns, target)

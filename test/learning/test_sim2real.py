@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 import mbrl_ros
-from mbrl_ros.learning.sim2real import episodes_to_reach
+from mbrl_ros.learning.sim2real import episodes_to_reach, target_return
 
 REPO = Path(mbrl_ros.__file__).resolve().parent.parent
 TINY = ["-p", "learning.horizon:=4", "-p", "icem.population:=16", "-p", "icem.min_population:=8",
@@ -20,6 +20,15 @@ TINY = ["-p", "learning.horizon:=4", "-p", "icem.population:=16", "-p", "icem.mi
 def test_episodes_to_reach_counts_real_episodes():
     assert episodes_to_reach([1.0, 5.0, 9.5, 10.0], 9.0) == 3
     assert episodes_to_reach([1.0, 2.0], 9.0) is None
+
+
+def test_target_is_a_fraction_of_the_oracle_for_rewards_and_for_costs():
+    assert target_return(100.0, 0.9) == 90.0
+    # Costs (negative returns): 10% more cost than the oracle, not 0.9 * -20 = -18 (less cost than it).
+    assert target_return(-20.0, 0.9) == -22.0
+    assert episodes_to_reach([-40.0, -23.0, -21.5, -19.0], target_return(-20.0, 0.9)) == 3
+    assert target_return(-20.0, 1.0) == -20.0 and target_return(0.0, 0.9) == 0.0
+    assert np.isnan(target_return(float("nan"), 0.9))
 
 
 def test_sim2real_cli_runs_every_phase_and_writes_csv_png_json(tmp_path):

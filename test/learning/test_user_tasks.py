@@ -110,6 +110,41 @@ def test_termination_ends_a_simulated_episode_and_the_user_env_episode(examples_
     assert bool(rail.termination_fn(None, None, torch.tensor([2.5, 0.0])))
 
 
+def test_an_early_termination_charges_every_step_left_in_the_episode_return(examples_on_path):
+    def make():
+        task = make_task("pendulum_swingup", episode_length=50, termination_reward=-2.0)
+        task.termination_fn = lambda o, a, n: n[..., 0].abs() > 0.3
+        return task
+
+    replay = make()
+    replay.reset(seed=0)
+    rewards, terminated = [], False
+    while not terminated:
+        _, reward, terminated, _, _ = replay.step(np.array([3.0]))
+        rewards.append(reward)
+    k = len(rewards)
+    assert 1 < k < 50 and make().spec.termination_charge(k) == -2.0 * (50 - k)
+    outcome = run_episode_outcome(make(), 0, lambda obs: np.array([3.0]))
+    assert outcome.steps == k
+    assert outcome.planning_return == pytest.approx(sum(rewards) - 2.0 * (50 - k))
+    assert outcome.env_return == pytest.approx(outcome.planning_return)  # no env reward of its own
+    # The user's env has its own (sparse) reward: only the planning return is charged, -10 per step.
+    rail = make_task(SPEC, {"episode_length": 400})
+    assert rail.spec.termination_reward == -10.0
+    obs, _ = rail.reset(seed=0)
+    planning = env = 0.0
+    for steps in range(1, 401):
+        nxt, reward, terminated, _, info = rail.step(np.array([1.0]))
+        planning, env = planning + reward, env + info["env_reward"]
+        if terminated:
+            break
+    outcome = run_episode_outcome(make_task(SPEC, {"episode_length": 400}), 0, lambda obs: np.array([1.0]))
+    assert outcome.steps == steps < 400
+    assert outcome.planning_return == pytest.approx(planning - 10.0 * (400 - steps))
+    assert outcome.env_return == pytest.approx(env)
+    assert make_task(SPEC, {"termination_reward": -50.0}).spec.termination_reward == -50.0
+
+
 def test_train_cli_runs_a_user_task_with_action_repeat(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(EXAMPLES)])}

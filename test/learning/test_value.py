@@ -66,6 +66,22 @@ def test_critic_fits_a_known_q_when_every_step_terminates():
     assert float(action.mean()) > 2.0
 
 
+def test_a_termination_bootstraps_from_the_absorbing_value_of_the_crash_charge():
+    # Every step terminates with reward 0; each step left is charged -1: Q = 0.8 * -1 / (1 - 0.8) = -4.
+    import dataclasses
+
+    spec = dataclasses.replace(make_task("pendulum_swingup").spec, termination_reward=-1.0)
+    learner = make_value_learner("sac_mbpo", {"min_updates": 400, "updates_per_step": 0, "real_fraction": 1.0,
+                                              "discount": 0.8, "hidden_units": 32, "learning_rate": 3e-3},
+                                 spec=spec, reward_fn=lambda o, a, n: torch.zeros(o.shape[:-1]),
+                                 termination_fn=lambda o, a, n: torch.ones(o.shape[:-1], dtype=torch.bool))
+    obs, act, nxt = _linear_data(1000)
+    learner.update(obs, act * 3.0, nxt)
+    q = learner.q_values(torch.as_tensor(obs[:200], dtype=torch.float32),
+                         torch.as_tensor(3.0 * act[:200], dtype=torch.float32)).detach()
+    assert float((q - (-4.0)).abs().mean()) < 0.2
+
+
 def test_value_bootstraps_a_constant_reward():
     # Reward 1 forever: Q -> sum_k discount^k r = 1 / (1 - discount) (minus a small entropy share).
     task = make_task("pendulum_swingup")

@@ -48,6 +48,41 @@ def test_terminal_value_is_discounted_and_dropped_after_termination():
         TrajectoryObjective(Integrator(), reward, discount=0.0)
 
 
+def test_steps_after_a_termination_get_the_termination_reward():
+    # x: 1, 2, 3 (terminates at step 2, 0-based), then two steps charged -5 each instead of x = 2, 1.
+    obj = TrajectoryObjective(Integrator(), reward, termination_fn=beyond, termination_reward=-5.0)
+    assert float(obj(torch.zeros(1), ACTIONS)[0]) == pytest.approx(1 + 2 + 3 - 5 - 5)
+    # A termination on the last step leaves nothing to charge; none at all: the plain sum.
+    last = torch.tensor([[[1.0], [0.0], [0.0], [0.0], [2.0]]])  # x: 1, 1, 1, 1, 3
+    assert float(obj(torch.zeros(1), last)[0]) == pytest.approx(1 + 1 + 1 + 1 + 3)
+    never = torch.tensor([[[1.0], [1.0], [-1.0], [-1.0], [0.0]]])
+    assert float(obj(torch.zeros(1), never)[0]) == pytest.approx(1 + 2 + 1 + 0 + 0)
+    # Costs: a sequence that crashes early no longer beats one that keeps paying a small cost.
+    cost = lambda o, a, n: -0.1 * torch.ones_like(n[..., 0])  # noqa: E731
+    early = torch.tensor([[[3.0], [0.0], [0.0], [0.0], [0.0]]])  # x = 3 at step 0
+    stay = torch.zeros(1, 5, 1)
+    plain = TrajectoryObjective(Integrator(), cost, termination_fn=beyond)
+    charged = TrajectoryObjective(Integrator(), cost, termination_fn=beyond, termination_reward=-1.0)
+    assert float(plain(torch.zeros(1), early)[0]) == pytest.approx(-0.1)  # beats staying (-0.5) without a charge
+    assert float(plain(torch.zeros(1), stay)[0]) == pytest.approx(-0.5)
+    assert float(charged(torch.zeros(1), early)[0]) == pytest.approx(-0.1 - 4 * 1.0)  # loses with it
+    assert float(charged(torch.zeros(1), stay)[0]) == pytest.approx(-0.5)
+
+
+def test_a_terminated_particle_gets_the_absorbing_terminal_value():
+    value = lambda obs: 10.0 * obs[..., 0]  # noqa: E731
+    obj = TrajectoryObjective(Integrator(), reward, termination_fn=beyond, terminal_value=value, discount=0.5,
+                              termination_reward=-2.0)
+    # Steps 0..2 discounted, steps 3, 4 charged -2 (discounted), the value past H: -2 / (1 - 0.5).
+    expected = 1 + 0.5 * 2 + 0.25 * 3 + 0.125 * -2 + 0.0625 * -2 + 0.5 ** 5 * (-2 / 0.5)
+    assert float(obj(torch.zeros(1), ACTIONS)[0]) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="discount < 1"):
+        TrajectoryObjective(Integrator(), reward, termination_fn=beyond, terminal_value=value, discount=1.0,
+                            termination_reward=-2.0)
+    with pytest.raises(ValueError, match="finite"):
+        TrajectoryObjective(Integrator(), reward, termination_reward=float("nan"))
+
+
 def test_termination_is_per_particle():
     class TwoParticles(RolloutModel):
         num_particles = 2

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from mbrl_ros.config import ConfigError
 from mbrl_ros.tasks import make_task
 from mbrl_ros.tasks.quadrotor import quat_from_euler
 
@@ -113,6 +114,30 @@ def test_crash_distance_ends_a_free_fall():
         drops.append(task.config.hover_point[2] - obs[2])
         assert terminated == (step == expected) and info["crashed"] == terminated and not truncated
     assert drops[-2] <= 1.0 < drops[-1]
+
+
+def test_a_crash_is_predicted_by_termination_fn_and_charged_per_step_left():
+    task = make_task("quadrotor_hover", crash_distance=1.0)
+    assert task.spec.termination_reward == -5.0 and task.config.bounded_cost_at_fence() == pytest.approx(1.21)
+    task.reset(seed=0)
+    task.set_observation(_level_obs(task.config.hover_point))
+    obs = task._obs.copy()  # noqa: SLF001 - the start of the transition
+    steps = 0
+    while True:
+        nxt, _, terminated, _, info = task.step(np.zeros(4))
+        steps += 1
+        predicted = task.termination_fn(torch.as_tensor(obs), torch.zeros(4, dtype=torch.float64),
+                                        torch.as_tensor(nxt))
+        assert bool(predicted) == terminated == info["crashed"]
+        obs = nxt
+        if terminated:
+            break
+    assert task.spec.termination_charge(steps) == -5.0 * (task.spec.episode_length - steps)
+    # The charge per step beats the worst bounded cost inside the fence; a config that does not is refused.
+    with pytest.raises(ConfigError, match="termination_reward <= -9.21"):
+        make_task("quadrotor_hover", crash_distance=3.0)
+    assert make_task("quadrotor_hover", crash_distance=3.0, termination_reward=-20.0).spec.termination_reward == -20.0
+    assert make_task("quadrotor_waypoints", crash_distance=1.0).termination_fn is not None
 
 
 def test_no_crash_distance_never_terminates():

@@ -77,6 +77,14 @@ def test_stand_in_is_the_issue_s_robot():
     assert quad.actuation.delay_steps == 0 and quad.actuation.alpha == pytest.approx(1 - np.exp(-0.005 / 0.03))
 
 
+def test_a_profile_keeps_the_task_s_termination_and_crash_charge():
+    # Task.termination_fn is a class attribute: the wrapper's __getattr__ would never forward it.
+    quad = with_profile(make_task("quadrotor_hover", crash_distance=1.0), "stand_in")
+    assert quad.termination_fn is not None and quad.termination_fn == quad.inner.termination_fn
+    assert quad.spec.termination_reward == -5.0
+    assert with_profile(make_task("cartpole_swingup"), "stand_in").termination_fn is None
+
+
 def test_delay_holds_the_previous_command_and_lag_filters_it():
     delay = ActuatorDynamics(np.zeros(1), delay_steps=2, lag=0.0, timestep=0.01)
     assert [float(delay(np.ones(1))[0]) for _ in range(4)] == [0.0, 0.0, 1.0, 1.0]

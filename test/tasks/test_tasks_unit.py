@@ -365,6 +365,30 @@ def test_task_spec_nominal_action_defaults_to_mid_range_and_is_validated():
     assert make_task("cartpole_swingup").spec.nominal_action is None
 
 
+def test_termination_charge_counts_the_steps_left():
+    from mbrl_ros.tasks.base import TaskSpec
+
+    base = dict(name="t", observation_names=("x",), action_names=("a",), action_low=(-1.0,),
+                action_high=(1.0,), control_period=0.1, episode_length=10)
+    assert TaskSpec(**base).termination_charge(3) == 0.0  # the default: nothing after a termination
+    charged = TaskSpec(**base, termination_reward=-2.5)
+    assert charged.termination_charge(3) == -2.5 * 7 and charged.termination_charge(10) == 0.0
+    with pytest.raises(ValueError, match="termination_reward must be finite"):
+        TaskSpec(**base, termination_reward=float("inf"))
+    for name in ("cartpole_swingup", "pendulum_swingup", "reacher", "quadrotor_waypoints"):
+        assert make_task(name).termination_fn is None  # never terminate: the charge never applies
+    assert make_task("cartpole_swingup", termination_reward=-1.0).spec.termination_reward == -1.0
+
+
+def test_register_gym_task_termination_reward_is_registered_and_overridable(gym_registry):
+    gym_registry("test_charged_integrator", _DoubleIntegrator, lambda o, a, n: -(n ** 2).sum(-1),
+                 control_period=0.1, episode_length=4, termination_fn=lambda o, a, n: n[..., 0].abs() > 5,
+                 termination_reward=-30.0)
+    assert make_task("test_charged_integrator").spec.termination_reward == -30.0
+    assert make_task("test_charged_integrator", termination_reward=-40.0).spec.termination_reward == -40.0
+    assert make_task("test_charged_integrator", episode_length=8).spec.termination_reward == -30.0
+
+
 def test_safe_action_is_the_declared_nominal_action_else_zero():
     from mbrl_ros.tasks import make_task
 
