@@ -67,6 +67,7 @@ class Phase:
     seconds: float
     model_error: dict[str, float] = dataclasses.field(default_factory=dict)
     physics: list[dict] = dataclasses.field(default_factory=list)
+    steps: list[int] = dataclasses.field(default_factory=list)  # per episode: fewer than the length = terminated
 
 
 class EpisodeRecorder:
@@ -147,7 +148,17 @@ def run_sim2real(task_name: str, *, planner: str, seed: int, config: Sim2RealCon
         return with_profile(make_task(task_name, task_config), config.stand_in, seed=seed, on_sample=on_sample)
 
     def episode_line(name):
-        return lambda r: log(f"[seed {seed}] {name} episode {r.episode} ({r.kind}): return {r.episode_return:.2f}")
+        steps_before = [0]
+
+        def line(r):
+            steps, steps_before[0] = r.env_steps - steps_before[0], r.env_steps
+            log(f"[seed {seed}] {name} episode {r.episode} ({r.kind}): return {r.episode_return:.2f} "
+                f"after {steps} steps")
+        return line
+
+    def steps_of(records) -> list[int]:
+        totals = [0] + [r.env_steps for r in records]
+        return [b - a for a, b in zip(totals, totals[1:])]
 
     phases: dict[str, Phase] = {}
     oracle_mean = float("nan")
@@ -156,7 +167,8 @@ def run_sim2real(task_name: str, *, planner: str, seed: int, config: Sim2RealCon
         run = run_learning(task_name, model="oracle", task=stand_in(),
                            learning=dataclasses.replace(learning, episodes=config.oracle_episodes),
                            on_episode=episode_line("oracle"), **{**common, "model_config": None})
-        phases["oracle"] = Phase("oracle", [r.episode_return for r in run.records], time.perf_counter() - start)
+        phases["oracle"] = Phase("oracle", [r.episode_return for r in run.records], time.perf_counter() - start,
+                                 steps=steps_of(run.records))
         oracle_mean = float(np.mean(phases["oracle"].returns))
 
     start = time.perf_counter()
@@ -167,7 +179,7 @@ def run_sim2real(task_name: str, *, planner: str, seed: int, config: Sim2RealCon
     held_out = real.episodes
     phases["scratch"] = Phase("scratch", [r.episode_return for r in run.records], time.perf_counter() - start,
                               model_errors(run.model, held_out, horizon=config.eval_horizon,
-                                           stride=config.eval_stride, seed=seed))
+                                           stride=config.eval_stride, seed=seed), steps=steps_of(run.records))
 
     for variant in config.variants:
         if variant not in ("nominal", "randomized"):
@@ -185,14 +197,16 @@ def run_sim2real(task_name: str, *, planner: str, seed: int, config: Sim2RealCon
         phases[f"sim/{variant}"] = Phase(f"sim/{variant}", [r.episode_return for r in sim.records],
                                          time.perf_counter() - start,
                                          model_errors(carried, held_out, horizon=config.eval_horizon,
-                                                      stride=config.eval_stride, seed=seed), physics)
+                                                      stride=config.eval_stride, seed=seed), physics,
+                                         steps_of(sim.records))
         start = time.perf_counter()
         tuned = run_learning(task_name, task=stand_in(), initial_model=carried,
                              learning=dataclasses.replace(learning, episodes=config.finetune_episodes),
                              on_episode=episode_line(f"finetune/{variant}"), **common)
         phases[f"finetune/{variant}"] = Phase(
             f"finetune/{variant}", [r.episode_return for r in tuned.records], time.perf_counter() - start,
-            model_errors(tuned.model, held_out, horizon=config.eval_horizon, stride=config.eval_stride, seed=seed))
+            model_errors(tuned.model, held_out, horizon=config.eval_horizon, stride=config.eval_stride, seed=seed),
+            steps=steps_of(tuned.records))
 
     target = target_return(oracle_mean, config.target_fraction)  # either sign: quadrotor returns are costs
     summary: dict[str, Any] = {"task": task_name, "planner": planner, "seed": seed, "oracle_return": oracle_mean,
@@ -223,14 +237,17 @@ def write_sim2real_report(summaries: Sequence[Mapping[str, Any]], out, title: st
     csv_path = out / "sim2real.csv"
     with csv_path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["seed", "phase", "episode", "return", "one_step_error", "h_step_error", "oracle_return"])
+        writer.writerow(["seed", "phase", "episode", "return", "one_step_error", "h_step_error", "oracle_return",
+                         "steps"])
         for s in summaries:
             for name, phase in s["phases"].items():
                 err = phase["model_error"]
                 h_key = next((k for k in err if k.endswith("_step") and k != "one_step"), None)
+                steps = phase.get("steps") or []
                 for i, r in enumerate(phase["returns"]):
                     writer.writerow([s["seed"], name, i, f"{r:.4f}", err.get("one_step", ""),
-                                     err.get(h_key, "") if h_key else "", f"{s['oracle_return']:.4f}"])
+                                     err.get(h_key, "") if h_key else "", f"{s['oracle_return']:.4f}",
+                                     steps[i] if i < len(steps) else ""])
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
     styles = {"scratch": ("tab:gray", "from scratch on the stand-in"),
               "finetune/nominal": ("tab:orange", "sim model (no randomization), fine-tuned"),

@@ -53,6 +53,8 @@ def test_sim2real_cli_runs_every_phase_and_writes_csv_png_json(tmp_path):
         assert np.isfinite(err["one_step"]) and np.isfinite(err["3_step"]) and err["transitions"] == 40
     rows = list(csv.DictReader((out / "sim2real.csv").open()))
     assert {r["phase"] for r in rows} == set(phases) and len(rows) == 1 + 2 * 5
+    assert all(r["steps"] == "20" for r in rows)  # the pendulum never terminates: full 20-step episodes
+    assert phases["scratch"]["steps"] == [20, 20]
     assert (out / "sim2real.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
