@@ -53,8 +53,9 @@ negative costs, so without a charge a drone that crashes after 30 steps would su
 less cost than one that hovers for 250, and returns would rank crashing above
 hovering. The rule: the charge is at most minus the worst per-step cost of the
 bounded terms inside the fence (``QuadrotorConfig.bounded_cost_at_fence``, 1.21
-with the hover weights at 1 m; a config above it is rejected), so from any state
-crashing never costs less per step than staying; only the unbounded velocity and
+with the hover weights at 1 m; a config whose charge is above minus that bound is
+rejected), so from any state crashing never costs less per step than staying as far
+as the bounded terms go; only the unbounded velocity and
 body-rate terms (``0.1 |v|^2 > 3.8``, i.e. above 6 m/s held inside a 1 m fence)
 could make staying costlier than -5.
 """
