@@ -64,10 +64,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         initial_model = load_initial_model(args.initial_model, spec, device=learning.device)
     resume, version = (None, 0) if point is None else resume_state(point, spec, learning.device)
-    if resume is not None and learning.terminal_value:
-        from mbrl_ros.learning.run_directory import RunDirectoryError
-
-        raise RunDirectoryError("a run with learning.terminal_value cannot be resumed (its critic is not saved)")
     out.mkdir(parents=True, exist_ok=True)
     from mbrl_ros.learning.archive import LearnerArchive
     from mbrl_ros.learning.report import write_params_yaml

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -133,6 +134,7 @@ class ResumeState:
     action: np.ndarray  # (N, A)
     next_obs: np.ndarray  # (N, O)
     model: Any = None  # the run's newest model (an EnsembleDynamics), None before its first training
+    payload: bytes | None = None  # its saved bytes (they carry the critic of a terminal_value run)
     trained_episodes: int = 0  # the episodes the model was trained on
     carried: bool = False  # the run started from a carried-over model (initial_model)
     last_record: EpisodeRecord | None = None  # the record of episode ``episodes - 1``
@@ -247,6 +249,30 @@ def run_episode(task: Task, seed: int, act: Callable[[np.ndarray], np.ndarray],
     return run_episode_outcome(task, seed, act, on_step, action_repeat=action_repeat).planning_return
 
 
+def _resume_values(values, resume: ResumeState, task: Task, device: str) -> int:
+    """Load the critic saved with a resumed run's model into ``values``; the transitions it was
+    trained on (0 when the run saved none: the critic starts over, as the warning says).
+
+    Raises:
+        ValueError: the saved critic is refused (another task's sizes, NaN, undecodable).
+    """
+    from mbrl_ros.learning.model_payload import ModelRejectedError, decode_value
+
+    saved = None
+    if resume.payload is not None and resume.model is not None:
+        try:
+            saved = decode_value(resume.payload, getattr(resume.model, "ensemble", resume.model), task.spec,
+                                 reward_fn=task.reward, termination_fn=task.termination_fn, device=device)
+        except ModelRejectedError as exc:
+            raise ValueError(f"cannot resume the critic: {exc}") from None
+    if saved is None:
+        warnings.warn("the resumed run saved no critic with its model; learning.terminal_value starts a new one",
+                      RuntimeWarning, stacklevel=3)
+        return 0
+    values.load_state_arrays(saved.state_arrays(), trained=saved.trained, version=saved.version)
+    return int(resume.obs.shape[0]) if saved.trained else 0
+
+
 def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_ensemble", seed: int = 0,
                  learning: Mapping | LearningConfig | None = None, task_config: Mapping | None = None,
                  planner_config: Mapping | None = None, model_config: Mapping | None = None,
@@ -256,7 +282,7 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
                  on_transition: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None,
                  on_plan: Callable[[np.ndarray, np.ndarray, Any], None] | None = None,
                  initial_model: Any = None, task: Task | None = None, resume: ResumeState | None = None,
-                 on_checkpoint: Callable[[EpisodeRecord, Any, TransitionBuffer], None] | None = None
+                 on_checkpoint: Callable[[EpisodeRecord, Any, TransitionBuffer, Any], None] | None = None
                  ) -> LearningRun:
     """Run the PETS loop on a registered task and return the curve, model and data.
 
@@ -291,8 +317,6 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
     task = task if task is not None else make_task(task_name, task_config or {})
     spec = task.spec
     PLANNERS.get(planner)  # fail fast on a typo, before any episode runs
-    if resume is not None and cfg.terminal_value:
-        raise ValueError("a run with learning.terminal_value cannot be resumed (its critic is not saved)")
     if resume is not None and resume.model is not None:
         initial_model = resume.model
     carried = initial_model is not None and (resume is None or resume.carried)
@@ -329,6 +353,8 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
     schedule = RetrainSchedule(episodes=cfg.episodes, seed_episodes=cfg.seed_episodes, carried=carried)
     if values is not None:
         value_training = ValueTraining(values, schedule)
+        if resume is not None:  # the critic saved with the run's model, if there is one
+            value_training.trained_on = _resume_values(values, resume, task, cfg.device)
     records: list[EpisodeRecord] = []
     low, high = np.asarray(spec.action_low), np.asarray(spec.action_high)
 
@@ -350,10 +376,14 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
 
     if resume is not None and learned and resume.missed_retrain(schedule):
         train_s, epochs, mse = retrain(first_episode - 1)
+        value_s = 0.0
+        if value_training is not None:  # the critic's update after that retrain, as uninterrupted
+            report = value_training.after_episode(first_episode, *data.arrays(), model=dyn)
+            value_s = report.seconds if report is not None else 0.0
         caught_up = dataclasses.replace(resume.last_record, train_seconds=train_s, train_epochs=epochs,
-                                        holdout_mse=mse)
+                                        holdout_mse=mse, value_seconds=value_s)
         if on_checkpoint is not None:
-            on_checkpoint(caught_up, dyn, data)
+            on_checkpoint(caught_up, dyn, data, values)
     for episode in range(first_episode, cfg.episodes):
         start = time.perf_counter()
         episode_seed = seed * 100003 + episode
@@ -394,7 +424,7 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
             start_obs=" ".join(f"{v:.6g}" for v in outcome.start_obs))
         records.append(record)
         if on_checkpoint is not None:
-            on_checkpoint(record, dyn, data)
+            on_checkpoint(record, dyn, data, values)
         if on_episode is not None:
             on_episode(record)
     return LearningRun(task=task, model=dyn, planner=mpc, records=records, data=data, values=values)

@@ -52,6 +52,13 @@ def encode_model(model: EnsembleDynamics, *, version: int, task: str, episodes: 
     learner such as :class:`~mbrl_ros.learning.value.SacMbpoValueLearner`, or None) with it."""
     extra = {"version": int(version), "task": task, "episodes": int(episodes), "transitions": int(transitions),
              "metrics": dict(metrics)}
+    return with_values(model, extra, values)
+
+
+def with_values(model: Any, metadata: Mapping[str, Any], values: Any = None) -> bytes:
+    """``model.to_bytes(metadata)`` with ``values``' description in the metadata and its arrays
+    attached (``attached.value.*`` members); just the model's bytes when ``values`` is None."""
+    extra = dict(metadata)
     if values is not None:
         extra["value"] = values.metadata()
     data = model.to_bytes(extra_metadata=extra)

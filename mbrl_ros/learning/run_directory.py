@@ -209,7 +209,7 @@ def resume_state(point: ResumePoint, spec: Any, device: str = "cpu"):
             raise RunDirectoryError(f"cannot resume: its {MODEL_FILE} is refused ({exc.reason}): {exc}") from None
     meta = model.extra_metadata if model is not None else {}
     state = ResumeState(episodes=point.episodes, env_steps=point.env_steps, obs=point.obs, action=point.action,
-                        next_obs=point.next_obs, model=model, trained_episodes=int(meta.get("episodes", 0)),
+                        next_obs=point.next_obs, model=model, payload=point.model_bytes, trained_episodes=int(meta.get("episodes", 0)),
                         carried=bool(meta.get("initial_model")),
                         last_record=record_from_row(point.rows[-1]) if point.rows else None)
     return state, max(model_version(model), 0) if model is not None else 0
@@ -239,9 +239,10 @@ class TrainRunWriter:
         self.version = int(version)
         self.model_file: Path | None = self.out / MODEL_FILE if (self.out / MODEL_FILE).is_file() else None
 
-    def checkpoint(self, record: Any, model: Any, data: Any) -> None:
-        """Save the episode just finished: the model, the curve and summary, then the transitions
-        (the commit point, see the module docstring)."""
+    def checkpoint(self, record: Any, model: Any, data: Any, values: Any = None) -> None:
+        """Save the episode just finished: the model (with ``values``' critic and actor attached,
+        for a ``learning.terminal_value`` run), the curve and summary, then the transitions (the
+        commit point, see the module docstring)."""
         row = dataclasses.asdict(record)
         if self.rows and int(self.rows[-1]["episode"]) == record.episode:
             self.rows[-1] = {**self.rows[-1], **row}  # the retrain a resumed run caught up on
@@ -255,9 +256,12 @@ class TrainRunWriter:
                 and getattr(getattr(model, "ensemble", model), "trained", False)):
             # The task travels with the weights: a carried-over model for another task is refused.
             # "episodes": those it was trained on (0: a carried-over model not refined yet).
-            self.model_file = model.save(self.out / MODEL_FILE, {
+            from mbrl_ros.atomic_file import atomic_write
+            from mbrl_ros.learning.model_payload import with_values
+
+            self.model_file = atomic_write(self.out / MODEL_FILE, with_values(model, {
                 **self.model_metadata, "version": self.version, "episodes": len(self.rows) if retrained else 0,
-                "transitions": data.size})
+                "transitions": data.size}, values))
         self.write_report()
         self.archive.save_transitions(*data.arrays(), episodes=len(self.rows))
 

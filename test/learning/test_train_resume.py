@@ -133,3 +133,32 @@ def test_resume_differences_allow_planner_and_budget():
         "model: 'pets_ensemble' -> 'deterministic_ensemble'"]
     assert resume_differences(saved, {**saved, "pets_ensemble": {"hidden_units": 16, "lr": 0.01}}) == [
         "pets_ensemble.lr: (unset) -> 0.01"]
+
+
+VALUE = ["-p", "learning.terminal_value:=true", "-p", "sac_mbpo.min_updates:=5", "-p", "sac_mbpo.updates_per_step:=0",
+         "-p", "sac_mbpo.hidden_units:=8"]
+
+
+def test_resume_continues_the_critic_of_a_terminal_value_run(tmp_path):
+    """The critic and actor travel in model.npz (attached.value.*): a resumed run starts from them."""
+    import zipfile
+
+    out = tmp_path / "run"
+    proc = train(*PENDULUM, "--episodes", "3", "--seed", "3", "--out", str(out), *TINY, *VALUE)
+    assert proc.returncode == 0, proc.stderr
+    saved = EnsembleDynamics.load(out / "model.npz").extra_metadata
+    assert saved["version"] == 2 and saved["value"]["trained"] and saved["value"]["version"] == 2
+    with zipfile.ZipFile(out / "model.npz") as archive:
+        before = {n: archive.read(n) for n in archive.namelist() if n.startswith("attached.value.")}
+    assert before  # the critic's arrays
+
+    proc = train("--out", str(out), "--resume", "--episodes", "4")
+    assert proc.returncode == 0, proc.stderr
+    after = EnsembleDynamics.load(out / "model.npz").extra_metadata
+    # One more retrain and one more critic update, counted on from the saved critic's version.
+    assert after["version"] == 3 and after["value"]["version"] == 3
+    with zipfile.ZipFile(out / "model.npz") as archive:
+        assert set(archive.namelist()) >= set(before)
+        assert any(archive.read(n) != data for n, data in before.items())  # trained on
+    rows = list(csv.DictReader((out / "progress.csv").open()))
+    assert [int(r["episode"]) for r in rows] == [0, 1, 2, 3] and float(rows[3]["value_seconds"]) == 0.0
