@@ -4,7 +4,8 @@ PETS CEM at mbrl-lib's config, with the matmul efficiency reached, all in one ru
 Part 1 (default config: the task config's ensemble, e.g. 5 x (3x200), 5 particles ts_inf, its
 horizon, the planners' configs): every backend (``torch`` eager per step, the reference;
 ``onnx_step``: one ORT run per step; ``compiled``: the fused rollout compiled by torch.compile;
-``onnx``: one fused ORT graph per iteration)
+``compiled_bf16``: the same with ``learning.planning_precision: bfloat16``, its hidden layers'
+matmuls in bfloat16, reported against the float32 peaks; ``onnx``: one fused ORT graph per iteration)
 plans the same visited states, interleaved step by step so that a load spike on a shared host hits
 them alike. Prints p50/p99 plan time, model evaluations/s, and the rollouts' GFLOP/s (time inside
 the objective) as a fraction of two peaks measured in the same run with the same thread count: a
@@ -43,7 +44,7 @@ from mbrl_ros.models.onnx_backend import OnnxRuntimeConfig, TrainableOnnxEnsembl
 from mbrl_ros.planning import TrajectoryObjective, make_planner  # noqa: E402
 from mbrl_ros.tasks import make_task  # noqa: E402
 
-BACKENDS = ("torch", "compiled", "onnx_step", "onnx")
+BACKENDS = ("torch", "compiled", "compiled_bf16", "onnx_step", "onnx")
 MBRL_LIB_CONFIG = {"population": 350, "iterations": 5, "elite_ratio": 0.1, "alpha": 0.1, "horizon": 15,
                    "particles": 20, "ensemble": 7, "layers": 4, "hidden": 200}
 
@@ -56,11 +57,12 @@ def sgemm_peak_gflops(threads: int, size: int = 1024, repeats: int = 10) -> floa
     return 2 * size ** 3 / best / 1e9
 
 
-def bmm_peak_gflops(threads: int, members: int, rows: int, hidden: int, repeats: int = 200) -> float:
+def bmm_peak_gflops(threads: int, members: int, rows: int, hidden: int, repeats: int = 200,
+                    dtype: torch.dtype = torch.float32) -> float:
     """Best-of-N throughput of the rollout's own hidden-layer matmul: ``(E, rows, h) @ (E, h, h)``."""
     torch.set_num_threads(threads)
-    x, w = torch.randn(members, rows, hidden), torch.randn(members, hidden, hidden)
-    out = torch.empty(members, rows, hidden)
+    x, w = torch.randn(members, rows, hidden, dtype=dtype), torch.randn(members, hidden, hidden, dtype=dtype)
+    out = torch.empty(members, rows, hidden, dtype=dtype)
     best = best_seconds(lambda: torch.bmm(x, w, out=out), repeats)
     return 2 * members * rows * hidden * hidden / best / 1e9
 
@@ -102,9 +104,10 @@ class TimedObjective(TrajectoryObjective):
 def planning_model(model, backend: str, threads: int):
     if backend == "torch":
         return model
-    if backend == "compiled":  # a copy: the torch row must stay eager
+    if backend.startswith("compiled"):  # a copy: the torch row must stay eager
         copy = type(model).from_bytes(model.to_bytes())
-        copy.compile_planning(background=False)  # the warm-up plans compile (Inductor's disk cache helps)
+        # The warm-up plans compile (Inductor's disk cache helps).
+        copy.compile_planning(background=False, precision="bfloat16" if backend.endswith("bf16") else "float32")
         return copy
     return TrainableOnnxEnsemble(model, OnnxRuntimeConfig(intra_op_threads=threads, fused=backend == "onnx"))
 
@@ -150,13 +153,13 @@ def summarize(run, flops_eval: float, peaks: dict, steps: int) -> dict:
 
 
 def print_row(label: str, backend: str, row: dict) -> None:
-    print(f"{label:10s} {backend:10s} {row['p50_ms']:9.2f} {row['p99_ms']:9.2f} {row['max_ms']:9.2f} "
+    print(f"{label:10s} {backend:13s} {row['p50_ms']:9.2f} {row['p99_ms']:9.2f} {row['max_ms']:9.2f} "
           f"{row['mean_iterations']:5.2f} {row['evals_per_plan']:10.0f} {row['evals_per_s'] / 1e6:9.3f} "
           f"{row['rollout_share']:7.0%} {row['rollout_gflops']:8.1f} {row['of_bmm_peak']:8.1%} "
           f"{row['of_sgemm_peak']:8.1%}", flush=True)
 
 
-HEADER = (f"{'planner':10s} {'backend':10s} {'p50 ms':>9s} {'p99 ms':>9s} {'max ms':>9s} {'iters':>5s} "
+HEADER = (f"{'planner':10s} {'backend':13s} {'p50 ms':>9s} {'p99 ms':>9s} {'max ms':>9s} {'iters':>5s} "
           f"{'evals/plan':>10s} {'M evals/s':>9s} {'rollout':>7s} {'GFLOP/s':>8s} {'of bmm':>8s} {'of sgemm':>8s}")
 
 
@@ -202,9 +205,12 @@ def main() -> int:
         first_rows = int(pcfg.get("population", 64)) * model.num_particles // cfg.num_elites
         peaks = {"bmm_peak": bmm_peak_gflops(args.threads, cfg.num_elites, first_rows, cfg.hidden_units),
                  "sgemm_peak": sgemm_peak_gflops(args.threads)}
+        bf16_peak = bmm_peak_gflops(args.threads, cfg.num_elites, first_rows, cfg.hidden_units,
+                                    dtype=torch.bfloat16)
         print(f"# {name}: peaks in this run: bmm ({cfg.num_elites}, {first_rows}, {cfg.hidden_units}) @ "
               f"({cfg.num_elites}, {cfg.hidden_units}, {cfg.hidden_units}) {peaks['bmm_peak']:.1f} GFLOP/s, "
-              f"1024^3 sgemm {peaks['sgemm_peak']:.1f} GFLOP/s; {flops_eval / 1e3:.1f} kFLOP per evaluation; "
+              f"1024^3 sgemm {peaks['sgemm_peak']:.1f} GFLOP/s (the same bmm in bfloat16: {bf16_peak:.1f}, the "
+              f"peak for compiled_bf16's hidden layers); {flops_eval / 1e3:.1f} kFLOP per evaluation; "
               f"config {json.dumps(pcfg)}")
         print(HEADER)
         runs = time_planners(task, model, name, pcfg, horizon, args.backends, states, args.threads,
@@ -213,7 +219,7 @@ def main() -> int:
             row = summarize(run, flops_eval, peaks, args.steps)
             print_row(name, backend, row)
             results["part1"].append({"planner": name, "backend": backend, "config": pcfg, "horizon": horizon,
-                                     **row, **peaks})
+                                     **row, **peaks, "bmm_bf16_peak": bf16_peak})
 
     if args.mbrl_python:
         results["part2"] = mbrl_lib_comparison(args, task)
@@ -268,7 +274,7 @@ def mbrl_lib_comparison(args, task) -> dict:
     their_gflops = theirs["evals_per_s"] * flops_eval / 1e9
     speedup = theirs["p50_s"] * 1e3 / ours["p50_ms"]
     bound = theirs["p50_s"] / (theirs["evals_per_action"] * flops_eval / 1e9 / peaks["sgemm_peak"])
-    print(f"{'mbrl-lib':10s} {'torch':10s} {theirs['p50_s'] * 1e3:9.2f} {theirs['p99_s'] * 1e3:9.2f} "
+    print(f"{'mbrl-lib':10s} {'torch':13s} {theirs['p50_s'] * 1e3:9.2f} {theirs['p99_s'] * 1e3:9.2f} "
           f"{'':9s} {c['iterations']:5d} {theirs['evals_per_action']:10d} {theirs['evals_per_s'] / 1e6:9.3f} "
           f"{'':7s} {their_gflops:8.1f} {their_gflops / peaks['bmm_peak']:8.1%} "
           f"{their_gflops / peaks['sgemm_peak']:8.1%}  ({theirs['library']}, torch {theirs['torch']}, "

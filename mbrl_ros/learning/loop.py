@@ -23,7 +23,7 @@ import torch
 from mbrl_ros.config import from_dict, param
 from mbrl_ros.models import MODELS
 from mbrl_ros.models.base import LearnedModel, RolloutModel
-from mbrl_ros.models.onnx_backend import PLANNING_BACKENDS, for_planning
+from mbrl_ros.models.onnx_backend import PLANNING_BACKENDS, PLANNING_PRECISIONS, for_planning
 from mbrl_ros.learning.schedule import RetrainSchedule
 from mbrl_ros.planning import PLANNERS, TrajectoryObjective, make_planner
 from mbrl_ros.tasks import make_task
@@ -56,6 +56,10 @@ class LearningConfig:
                                   "the background, eager meanwhile), or auto: onnx on the "
                                   "CPU, torch otherwise; training is torch either way",
                                   choices=PLANNING_BACKENDS)
+    planning_precision: str = param("float32", "with planning_backend compiled: bfloat16 runs the hidden "
+                                    "layers' matmuls in bfloat16 (AMX / AVX512-BF16 CPUs; ~3 significant "
+                                    "digits per activation, the state update stays float32), float32 as "
+                                    "trained", choices=PLANNING_PRECISIONS)
     action_repeat: int = param(1, "task steps each planned action is held for (DMC-style action repeat): the "
                                "model learns the held transition, horizon counts planned actions, env_steps "
                                "count task steps", low=1, high=1000)
@@ -326,7 +330,8 @@ def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_en
         initial_model = load_initial_model(initial_model, spec, device=cfg.device)
     base = initial_model if initial_model is not None else MODELS.get(model)(spec, model_config or {}, task=task, device=cfg.device,
                                                           seed=seed)
-    dyn = for_planning(base, cfg.planning_backend, device=cfg.device, threads=cfg.threads)
+    dyn = for_planning(base, cfg.planning_backend, device=cfg.device, threads=cfg.threads,
+                       precision=cfg.planning_precision)
     learned = isinstance(dyn, LearnedModel)
     seed_episodes = 0 if carried else cfg.seed_episodes
     if not learned and cfg.action_repeat > 1:

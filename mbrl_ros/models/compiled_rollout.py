@@ -50,6 +50,19 @@ def _configure_compiler(background: bool, limit: int = 64) -> None:
         inductor_config.compile_threads = 1
 
 
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+_BF16_WARNED: list[bool] = []
+
+
+def _check_bfloat16_support() -> None:
+    """Warn once when this CPU has no native bfloat16 matmul (then bfloat16 is slower, not faster)."""
+    supported = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    if supported is not None and not supported() and not _BF16_WARNED:
+        _BF16_WARNED.append(True)
+        warnings.warn("planning_precision bfloat16: this CPU has no native bfloat16 matmul (AVX512-BF16 or "
+                      "AMX); it is emulated and slower than float32", RuntimeWarning, stacklevel=3)
+
+
 class CompiledReturns:
     """Per-sequence returns of one (reward, horizon) pair through the compiled fused rollout.
 
@@ -58,14 +71,25 @@ class CompiledReturns:
         reward_fn: the task's batched reward (traceable torch operations).
         horizon: H.
         background: compile new row counts on a worker thread (eager meanwhile) instead of in the call.
+        precision: ``float32``, or ``bfloat16``: the hidden layers' weights, matmuls and activations
+            in bfloat16 (oneDNN's AMX / AVX512-BF16 kernels; the casts fuse into the kernels around
+            them), first layer, output head and state update in float32. Returns then differ from
+            float32's by about 1e-4 relative (``bench/planner_latency.py --precision bfloat16``).
 
     Call it like :meth:`RolloutModel.returns`: ``(obs (O,), actions (N, H, A), generator) -> (N,)``.
     """
 
-    def __init__(self, ensemble, reward_fn: RewardFn, horizon: int, *, background: bool = True):
+    def __init__(self, ensemble, reward_fn: RewardFn, horizon: int, *, background: bool = True,
+                 precision: str = "float32"):
+        if precision not in _DTYPES:
+            raise ValueError(f"precision must be one of {tuple(_DTYPES)}, got {precision!r}")
         _configure_compiler(background)
         self.ensemble = ensemble
         self.fused = FusedReturns(ensemble, reward_fn, horizon).eval()
+        self.precision = precision
+        if precision != "float32":
+            _check_bfloat16_support()
+            self.fused.use_matmul_dtype(_DTYPES[precision])
         self._source = ensemble._elite_layers()
         self._compiled = torch.compile(self.fused, dynamic=False)
         self.background = bool(background)

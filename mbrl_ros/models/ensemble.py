@@ -145,6 +145,7 @@ class EnsembleDynamics(nn.Module, LearnedModel):
         self._log_target_scale: torch.Tensor | None = None
         self._compiled_returns: dict | None = None  # (reward_fn, horizon) -> CompiledReturns, when enabled
         self._compile_in_background = True
+        self._planning_precision = "float32"
         self.to(self.device)
 
     # -- network --------------------------------------------------------
@@ -274,19 +275,24 @@ class EnsembleDynamics(nn.Module, LearnedModel):
             out[:, :, :, h] = state.view(n_elite, n, per_member, self.obs_dim)
         return out.permute(1, 0, 2, 3, 4).reshape(n, self.num_particles, horizon, self.obs_dim)
 
-    def compile_planning(self, *, background: bool = True) -> None:
+    def compile_planning(self, *, background: bool = True, precision: str = "float32") -> None:
         """Plan through the compiled fused rollout (planning backend ``compiled``,
         :mod:`mbrl_ros.models.compiled_rollout`): :meth:`returns` uses it from now on.
 
         Args:
             background: compile each new batch size on a worker thread and plan eager meanwhile.
+            precision: ``float32``, or ``bfloat16`` for the hidden layers' matmuls (see
+                :class:`~mbrl_ros.models.compiled_rollout.CompiledReturns`).
         """
         if self.device.type != "cpu":
             raise ValueError(f"planning_backend compiled runs Inductor's CPU code; the model is on {self.device} "
                              f"(use planning_backend torch)")
         if self._compiled_returns is None:
             self._compiled_returns = {}
+        if self._compiled_returns and precision != self._planning_precision:
+            self._compiled_returns = {}  # rebuilt in the new precision
         self._compile_in_background = bool(background)
+        self._planning_precision = precision
 
     def compiled_planning(self) -> list:
         """The :class:`~mbrl_ros.models.compiled_rollout.CompiledReturns` in use (empty: not compiling)."""
@@ -309,7 +315,8 @@ class EnsembleDynamics(nn.Module, LearnedModel):
             while len(self._compiled_returns) >= 4:  # a few (reward, horizon) pairs: one per planner in use
                 self._compiled_returns.pop(next(iter(self._compiled_returns)))
             compiled = self._compiled_returns[key] = CompiledReturns(self, reward_fn, key[1],
-                                                                     background=self._compile_in_background)
+                                                                     background=self._compile_in_background,
+                                                                     precision=self._planning_precision)
         return compiled(obs.to(device=self.device), actions.to(device=self.device), generator)
 
     # -- training (mbrl_ros.models.training) -----------------------------

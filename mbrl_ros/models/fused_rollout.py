@@ -96,6 +96,14 @@ class FusedReturns(nn.Module):
         self.max_logvar.copy_(ensemble.max_logvar)
         self.min_logvar.copy_(ensemble.min_logvar)
 
+    @torch.no_grad()
+    def use_matmul_dtype(self, dtype: torch.dtype) -> None:
+        """Keep the hidden layers (not the first, not the output head) in ``dtype``: their matmuls
+        and activations run in it, the inputs and the state update stay float32."""
+        for i in range(1, self.num_layers - 1):
+            for name in (f"weight_{i}", f"bias_{i}"):
+                self.register_buffer(name, getattr(self, name).to(dtype))
+
     @property
     def needs_noise(self) -> bool:
         return self.probabilistic and self.propagation != "expectation"
@@ -118,9 +126,13 @@ class FusedReturns(nn.Module):
     def _network(self, x: torch.Tensor):
         """``(E, R, in)`` (or ``(R, in)``, broadcast to every member) -> delta mean, log-variance ``(E, R, O)``."""
         for i in range(self.num_layers):
-            x = torch.matmul(x, getattr(self, f"weight_{i}")) + getattr(self, f"bias_{i}")
+            weight = getattr(self, f"weight_{i}")
+            if x.dtype != weight.dtype:  # hidden layers kept in bfloat16 (matmul_dtype): cast at the edges
+                x = x.to(weight.dtype)
+            x = torch.matmul(x, weight) + getattr(self, f"bias_{i}")
             if i < self.num_layers - 1:
                 x = self.activation(x)
+        x = x.float()
         if not self.probabilistic:
             return x, None
         o = self.obs_dim

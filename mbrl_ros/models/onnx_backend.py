@@ -545,6 +545,8 @@ class TrainableOnnxEnsemble(OnnxEnsembleModel, LearnedModel):
 #: ``compiled``: the fused rollout in torch compiled by Inductor (:mod:`mbrl_ros.models.compiled_rollout`;
 #: needs a C++ compiler, compiles in the background and plans eager meanwhile).
 PLANNING_BACKENDS = ("auto", "onnx", "onnx_step", "torch", "compiled")
+#: ``learning.planning_precision``: the dtype of the hidden layers' matmuls (``compiled`` only).
+PLANNING_PRECISIONS = ("float32", "bfloat16")
 
 
 def resolve_planning_backend(backend: str, *, device: torch.device | str = "cpu", threads: int = 1) -> str:
@@ -565,19 +567,25 @@ def resolve_planning_backend(backend: str, *, device: torch.device | str = "cpu"
     return backend
 
 
-def for_planning(model, backend: str = "auto", *, device: torch.device | str = "cpu", threads: int = 1):
+def for_planning(model, backend: str = "auto", *, device: torch.device | str = "cpu", threads: int = 1,
+                 precision: str = "float32"):
     """``model`` as the planners should run it.
 
     A torch PETS ensemble (:class:`EnsembleDynamics`, probabilistic) is wrapped in a
     :class:`TrainableOnnxEnsemble` when ``backend`` resolves to ``onnx`` (fused graph) or
     ``onnx_step`` (ORT with ``threads`` intra-op threads); it still trains, saves and serializes as
     the torch model. With ``compiled`` a torch ensemble plans through its compiled fused rollout
-    (:meth:`EnsembleDynamics.compile_planning`) and comes back itself. Other models (oracle, deterministic ensembles, models already on ORT) come
+    (:meth:`EnsembleDynamics.compile_planning`, its hidden matmuls in ``precision``) and comes back
+    itself. Other models (oracle, deterministic ensembles, models already on ORT) come
     back unchanged.
     """
     chosen = resolve_planning_backend(backend, device=device, threads=threads)
+    if precision not in PLANNING_PRECISIONS:
+        raise ValueError(f"planning_precision must be one of {PLANNING_PRECISIONS}, got {precision!r}")
+    if precision != "float32" and chosen != "compiled":
+        raise ValueError(f"planning_precision {precision} needs planning_backend compiled (got {chosen})")
     if chosen == "compiled" and isinstance(model, EnsembleDynamics):
-        model.compile_planning()
+        model.compile_planning(precision=precision)
         return model
     if chosen.startswith("onnx") and type(model) is EnsembleDynamics and model.probabilistic:
         return TrainableOnnxEnsemble(model, OnnxRuntimeConfig(intra_op_threads=int(threads),

@@ -180,6 +180,9 @@ class PlannerNode(CommandNodeMixin, Node):
         self._device = torch.device(self.learning.device)
         self._backend = resolve_planning_backend(self.learning.planning_backend, device=self._device,
                                                  threads=self.learning.threads)  # fail fast on a bad pair
+        if self.learning.planning_precision != "float32" and self._backend != "compiled":
+            raise ConfigError(f"learning.planning_precision {self.learning.planning_precision} needs "
+                              f"learning.planning_backend compiled (got {self._backend})")
         self._path_indices = list(cfg.path_indices) or list(range(min(3, self.layout.num_joints)))
         if any(not 0 <= i < spec.obs_dim for i in self._path_indices) or len(self._path_indices) > 3:
             raise ConfigError(f"path_indices {self._path_indices} must be at most 3 entries in [0, {spec.obs_dim})")
@@ -229,7 +232,8 @@ class PlannerNode(CommandNodeMixin, Node):
         if cfg.initial_model and self._process is not None:
             self._process.submit_model(carried_bytes)  # planned with there
         elif cfg.initial_model:
-            self.model = for_planning(carried, self._backend, device=self._device, threads=self.learning.threads)
+            self.model = for_planning(carried, self._backend, device=self._device,
+                                      threads=self.learning.threads, precision=self.learning.planning_precision)
             if isinstance(self.model, TrainableOnnxEnsemble):
                 self.model.prepare_returns(self.task.reward, self.horizon)  # before the first state
             self.objective.model = self.model
@@ -395,7 +399,8 @@ class PlannerNode(CommandNodeMixin, Node):
             return
         # Exported to ONNX Runtime here, in the model callback, when that plans faster; the fused
         # graph of this task's reward too (about a second), so the planning thread never waits for it.
-        model = for_planning(model, self._backend, device=self._device, threads=self.learning.threads)
+        model = for_planning(model, self._backend, device=self._device, threads=self.learning.threads,
+                             precision=self.learning.planning_precision)
         if isinstance(model, TrainableOnnxEnsemble):
             model.prepare_returns(self.task.reward, self.horizon)
         with self._lock:

@@ -186,7 +186,8 @@ class _ModelPreparer:
                 decoded = EnsembleDynamics.from_bytes(payload)
                 values = decode_value(payload, decoded, self._task.spec, reward_fn=self._task.reward,
                                       termination_fn=self._task.termination_fn)
-                model = for_planning(decoded, self._setup.backend, threads=self._setup.threads)
+                model = for_planning(decoded, self._setup.backend, threads=self._setup.threads,
+                                     precision=self._setup.learning.get("planning_precision", "float32"))
                 if isinstance(model, TrainableOnnxEnsemble):
                     model.prepare_returns(self._task.reward, self._horizon)
             except Exception as exc:  # noqa: BLE001 - handed to the planning loop, which re-raises it

@@ -108,3 +108,25 @@ def test_compiled_backend_is_cpu_only():
     assert resolve_planning_backend("compiled") == "compiled"
     with pytest.raises(ValueError, match="runs on the CPU"):
         resolve_planning_backend("compiled", device="cuda")
+
+
+def test_bfloat16_hidden_layers_stay_close_to_float32(task):
+    model, _ = trained(task, seed=3)
+    obs, actions = sequences(task, n=6, seed=4)
+    expected = torch_returns(model, task, obs, actions, seed=6)
+    assert for_planning(model, "compiled", precision="bfloat16") is model
+    model.compile_planning(background=False, precision="bfloat16")
+    got = model.returns(obs, actions, task.reward, generator=torch.Generator().manual_seed(6))
+    (compiled,) = model.compiled_planning()
+    assert compiled.precision == "bfloat16" and compiled.failure is None
+    assert compiled.fused.weight_1.dtype == torch.bfloat16 and compiled.fused.weight_0.dtype == torch.float32
+    # bfloat16 keeps ~3 significant digits per activation: close, not equal.
+    assert torch.allclose(got, expected, rtol=2e-2, atol=2e-2) and not torch.equal(got, expected)
+
+
+def test_bfloat16_needs_the_compiled_backend(task):
+    model, _ = trained(task, seed=4)
+    with pytest.raises(ValueError, match="needs planning_backend compiled"):
+        for_planning(model, "torch", precision="bfloat16")
+    with pytest.raises(ValueError, match="planning_precision must be one of"):
+        for_planning(model, "compiled", precision="float16")
