@@ -159,6 +159,16 @@ class CompiledReturns:
             worker.join(timeout)
         return worker is None or not worker.is_alive()
 
+    def adopt(self, ensemble) -> None:
+        """Plan ``ensemble``'s weights from now on (copied into the compiled module's buffers).
+
+        Raises:
+            ValueError: another architecture (:meth:`FusedReturns.load_weights`).
+        """
+        self.fused.load_weights(ensemble)
+        self.ensemble = ensemble
+        self._source = ensemble._elite_layers()
+
     # -- planning -----------------------------------------------------------
     @torch.no_grad()
     def __call__(self, obs: torch.Tensor, actions: torch.Tensor,

@@ -294,6 +294,26 @@ class EnsembleDynamics(nn.Module, LearnedModel):
         self._compile_in_background = bool(background)
         self._planning_precision = precision
 
+    def adopt_compiled_planning(self, previous) -> int:
+        """Take over ``previous``'s compiled planning code (a model this one replaces, of the same
+        architecture): its weights are copied in, nothing is traced or compiled again. Without this a
+        new model version would re-trace its rollout (seconds of Python holding the interpreter lock).
+        Call it from the thread that plans. Returns how many compiled rollouts were taken over."""
+        theirs = getattr(previous, "_compiled_returns", None)
+        if self._compiled_returns is None or not theirs or previous is self:
+            return 0
+        taken = 0
+        for key, compiled in theirs.items():
+            if key in self._compiled_returns or compiled.precision != self._planning_precision:
+                continue
+            try:
+                compiled.adopt(self)
+            except ValueError:  # another architecture: this model compiles its own
+                continue
+            self._compiled_returns[key] = compiled
+            taken += 1
+        return taken
+
     def compiled_planning(self) -> list:
         """The :class:`~mbrl_ros.models.compiled_rollout.CompiledReturns` in use (empty: not compiling)."""
         return list((self._compiled_returns or {}).values())

@@ -436,6 +436,8 @@ class PlannerNode(CommandNodeMixin, Node):
             episode_ended, self._episode_ended = self._episode_ended, False
         if model is not None:
             model, values = model
+            if hasattr(model, "adopt_compiled_planning"):  # planning_backend compiled: no re-trace
+                model.adopt_compiled_planning(self.model)
             self.model = model
             self.objective.model = model
             self.values = values

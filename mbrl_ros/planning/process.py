@@ -256,6 +256,8 @@ def _worker(setup: PlanningSetup, states, models, slot_name: str, predictions=No
                 prepared = None
             if prepared is not None:
                 model, values = prepared
+                if hasattr(model, "adopt_compiled_planning"):  # planning_backend compiled: no re-trace
+                    model.adopt_compiled_planning(objective.model)
                 objective.model = model
                 plan_with_values(objective, planner, values, model, horizon)
             if state is None or model is None:

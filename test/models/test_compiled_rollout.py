@@ -130,3 +130,24 @@ def test_bfloat16_needs_the_compiled_backend(task):
         for_planning(model, "torch", precision="bfloat16")
     with pytest.raises(ValueError, match="planning_precision must be one of"):
         for_planning(model, "compiled", precision="float16")
+
+
+def test_a_new_model_version_takes_over_the_compiled_code(task):
+    model, (obs_data, act_data) = trained(task, seed=5)
+    obs, actions = sequences(task, n=6, seed=5)
+    model.compile_planning(background=False)
+    model.returns(obs, actions, task.reward, generator=torch.Generator().manual_seed(1))
+    (compiled,) = model.compiled_planning()
+    newer, _ = trained(task, seed=6)  # another training run: other weights, same architecture
+    expected = torch_returns(newer, task, obs, actions, seed=1)
+    newer.compile_planning(background=False)
+    assert newer.adopt_compiled_planning(model) == 1 and newer.compiled_planning() == [compiled]
+    got = newer.returns(obs, actions, task.reward, generator=torch.Generator().manual_seed(1))
+    assert compiled.ensemble is newer and compiled.ready == {6}  # nothing compiled again
+    assert torch.allclose(got, expected, atol=1e-5, rtol=1e-5)
+    other = EnsembleDynamics(task.spec.obs_dim, task.spec.act_dim,
+                             EnsembleConfig(ensemble_size=3, num_elites=2, num_particles=4, hidden_units=8,
+                                            max_epochs=1), angle_indices=task.spec.angle_indices)
+    other.fit(obs_data, act_data, obs_data)
+    other.compile_planning(background=False)
+    assert other.adopt_compiled_planning(newer) == 0  # another architecture compiles its own
