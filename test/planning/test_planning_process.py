@@ -9,6 +9,23 @@ from mbrl_ros.planning.process import PlanningProcess, PlanningSetup, PlanSlot
 from mbrl_ros.tasks import make_task
 
 
+def _pendulum_setup() -> PlanningSetup:
+    return PlanningSetup(task="pendulum_swingup", task_config={}, planner="icem", planner_config={},
+                         learning={"horizon": 5}, seed=0, deadline_s=1.0, period_ns=50_000_000,
+                         backend="torch", threads=1)
+
+
+def _handed_over(preparer, timeout: float = 30.0):
+    """Wait for the preparer's next prepared ``(model, values)``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        prepared = preparer.take()
+        if prepared is not None:
+            return prepared
+        assert time.monotonic() < deadline, "the preparer never handed the model over"
+        time.sleep(0.01)
+
+
 def test_slot_is_empty_until_written_then_gives_the_newest_plan_as_a_copy():
     slot = PlanSlot(horizon=4, act_dim=2)
     try:
@@ -98,21 +115,12 @@ def test_models_are_prepared_off_the_planning_loop_and_a_bad_one_is_reported_onc
     from mbrl_ros.planning.process import _ModelPreparer
 
     task = make_task("pendulum_swingup")
-    setup = PlanningSetup(task="pendulum_swingup", task_config={}, planner="icem", planner_config={},
-                          learning={"horizon": 5}, seed=0, deadline_s=1.0, period_ns=50_000_000,
-                          backend="torch", threads=1)
-    preparer = _ModelPreparer(setup, task, 5)
+    preparer = _ModelPreparer(_pendulum_setup(), task, 5)
     try:
         assert preparer.take() is None  # nothing submitted: nothing new, and take never blocks
         model = _small_model(task.spec)
         preparer.submit(model.to_bytes())
-        deadline = time.monotonic() + 30
-        prepared = None
-        while prepared is None:
-            assert time.monotonic() < deadline, "the preparer never handed the model over"
-            time.sleep(0.01)
-            prepared = preparer.take()
-        model_prepared, values = prepared
+        model_prepared, values = _handed_over(preparer)
         assert model_prepared.obs_dim == task.spec.obs_dim and values is None  # no critic in the payload
         assert preparer.take() is None  # handed over once
         preparer.submit(b"not a model")
@@ -138,9 +146,6 @@ def test_a_critic_in_the_payload_is_prepared_with_its_model_and_planned_with():
 
     task = make_task("pendulum_swingup")
     spec = task.spec
-    setup = PlanningSetup(task="pendulum_swingup", task_config={}, planner="icem", planner_config={},
-                          learning={"horizon": 5}, seed=0, deadline_s=1.0, period_ns=50_000_000,
-                          backend="torch", threads=1)
     model = _small_model(spec)
     values = make_value_learner("sac_mbpo", {"hidden_units": 8, "min_updates": 3, "batch_size": 8,
                                              "rollout_starts": 4, "num_proposals": 3},
@@ -149,15 +154,10 @@ def test_a_critic_in_the_payload_is_prepared_with_its_model_and_planned_with():
     obs = rng.normal(size=(16, spec.obs_dim))
     values.update(obs, rng.uniform(-1, 1, size=(16, 1)), obs + 0.01, model=model, episode=1)
     payload = encode_model(model, version=3, task=spec.name, episodes=1, transitions=16, metrics={}, values=values)
-    preparer = _ModelPreparer(setup, task, 5)
+    preparer = _ModelPreparer(_pendulum_setup(), task, 5)
     try:
         preparer.submit(payload)
-        deadline = time.monotonic() + 30
-        prepared = None
-        while prepared is None:
-            assert time.monotonic() < deadline, "the preparer never handed the model over"
-            time.sleep(0.01)
-            prepared = preparer.take()
+        prepared = _handed_over(preparer)
     finally:
         preparer.stop()
     planning_model, child_values = prepared
