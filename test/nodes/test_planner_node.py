@@ -64,7 +64,9 @@ def test_one_tagged_command_per_state_and_live_model_swap(graph, latched, wait_f
     spread = float64_matrix(spreads[0])          # (horizon, path entries): std over the particles
     assert spread.shape == (5, 1) and np.all(spread >= 0) and spread[-1, 0] > 0
 
+    # One at a time: the latched topic keeps depth 1, so a second sample sent at once can replace the first.
     models.publish(bytes_message(b"garbage"))
+    wait_for(lambda: node.health.rejected_total("model") == 1, what="the rejected garbage model")
     models.publish(model_message(node, trained_model, task="cartpole_swingup"))
     wait_for(lambda: node.health.rejected_total("model") == 2, what="two rejected models")
     assert node.health.get("rejected.model.decode") == 1 and node.health.get("rejected.model.task") == 1
