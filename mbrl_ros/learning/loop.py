@@ -260,21 +260,20 @@ def _resume_values(values, resume: ResumeState, task: Task, device: str) -> int:
     Raises:
         ValueError: the saved critic is refused (another task's sizes, NaN, undecodable).
     """
-    from mbrl_ros.learning.model_payload import ModelRejectedError, decode_value
+    from mbrl_ros.learning.model_payload import ModelRejectedError, restore_value
 
-    saved = None
+    restored = False
     if resume.payload is not None and resume.model is not None:
         try:
-            saved = decode_value(resume.payload, getattr(resume.model, "ensemble", resume.model), task.spec,
-                                 reward_fn=task.reward, termination_fn=task.termination_fn, device=device)
+            restored = restore_value(values, resume.payload, getattr(resume.model, "ensemble", resume.model), task,
+                                     device=device)
         except ModelRejectedError as exc:
             raise ValueError(f"cannot resume the critic: {exc}") from None
-    if saved is None:
+    if not restored:
         warnings.warn("the resumed run saved no critic with its model; learning.terminal_value starts a new one",
                       RuntimeWarning, stacklevel=3)
         return 0
-    values.load_state_arrays(saved.state_arrays(), trained=saved.trained, version=saved.version)
-    return int(resume.obs.shape[0]) if saved.trained else 0
+    return int(resume.obs.shape[0]) if values.trained else 0
 
 
 def run_learning(task_name: str, *, planner: str = "icem", model: str = "pets_ensemble", seed: int = 0,

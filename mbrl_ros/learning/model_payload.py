@@ -115,6 +115,22 @@ def decode_value(data: bytes, model: EnsembleDynamics, spec: TaskSpec, *, reward
     return values
 
 
+def restore_value(values: Any, data: bytes, model: EnsembleDynamics, task: Any, *,
+                   device: torch.device | str = "cpu") -> bool:
+    """Load the critic saved in payload ``data`` (of the decoded ``model``) into the value learner
+    ``values`` of ``task`` (a resumed run or learner); False when the payload carries none.
+
+    Raises:
+        ModelRejectedError: reason ``value`` (see :func:`decode_value`).
+    """
+    saved = decode_value(data, model, task.spec, reward_fn=task.reward, termination_fn=task.termination_fn,
+                         device=device)
+    if saved is None:
+        return False
+    values.load_state_arrays(saved.state_arrays(), trained=saved.trained, version=saved.version)
+    return True
+
+
 def decode_model(data: bytes, spec: TaskSpec, probe_obs: np.ndarray | None = None, *,
                  probe_sequences: int = 16, seed: int = 0,
                  device: torch.device | str = "cpu") -> EnsembleDynamics:

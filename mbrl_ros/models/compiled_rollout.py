@@ -24,7 +24,7 @@ the torch rollout's for the same generator up to float rounding (tests compare t
 """
 from __future__ import annotations
 
-import logging
+import functools
 import threading
 import warnings
 
@@ -32,8 +32,6 @@ import torch
 
 from mbrl_ros.models.fused_rollout import (FusedReturns, RewardFn, draw_rollout_noise, particle_actions,
                                            sequence_returns)
-
-_LOG = logging.getLogger(__name__)
 
 
 def _configure_compiler(background: bool, limit: int = 64) -> None:
@@ -51,14 +49,13 @@ def _configure_compiler(background: bool, limit: int = 64) -> None:
 
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-_BF16_WARNED: list[bool] = []
 
 
+@functools.cache
 def _check_bfloat16_support() -> None:
-    """Warn once when this CPU has no native bfloat16 matmul (then bfloat16 is slower, not faster)."""
+    """Warn (once: cached) when this CPU has no native bfloat16 matmul (then bfloat16 is slower, not faster)."""
     supported = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    if supported is not None and not supported() and not _BF16_WARNED:
-        _BF16_WARNED.append(True)
+    if supported is not None and not supported():
         warnings.warn("planning_precision bfloat16: this CPU has no native bfloat16 matmul (AVX512-BF16 or "
                       "AMX); it is emulated and slower than float32", RuntimeWarning, stacklevel=3)
 
@@ -74,7 +71,7 @@ class CompiledReturns:
         precision: ``float32``, or ``bfloat16``: the hidden layers' weights, matmuls and activations
             in bfloat16 (oneDNN's AMX / AVX512-BF16 kernels; the casts fuse into the kernels around
             them), first layer, output head and state update in float32. Returns then differ from
-            float32's by about 1e-4 relative (``bench/planner_latency.py --precision bfloat16``).
+            float32's by about 1e-4 relative (``bench/planner_latency.py``, row ``compiled_bf16``).
 
     Call it like :meth:`RolloutModel.returns`: ``(obs (O,), actions (N, H, A), generator) -> (N,)``.
     """
@@ -173,10 +170,8 @@ class CompiledReturns:
     @torch.no_grad()
     def __call__(self, obs: torch.Tensor, actions: torch.Tensor,
                  generator: torch.Generator | None = None) -> torch.Tensor:
-        layers = self.ensemble._elite_layers()
-        if layers is not self._source:  # the ensemble was retrained: new weights, same code
-            self.fused.load_weights(self.ensemble)
-            self._source = layers
+        if self.ensemble._elite_layers() is not self._source:  # retrained: new weights, same code
+            self.adopt(self.ensemble)
         n = actions.shape[0]
         inputs = self._inputs(obs, actions, generator)
         per_particle = None

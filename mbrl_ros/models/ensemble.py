@@ -287,10 +287,8 @@ class EnsembleDynamics(nn.Module, LearnedModel):
         if self.device.type != "cpu":
             raise ValueError(f"planning_backend compiled runs Inductor's CPU code; the model is on {self.device} "
                              f"(use planning_backend torch)")
-        if self._compiled_returns is None:
-            self._compiled_returns = {}
-        if self._compiled_returns and precision != self._planning_precision:
-            self._compiled_returns = {}  # rebuilt in the new precision
+        if self._compiled_returns is None or precision != self._planning_precision:
+            self._compiled_returns = {}  # (re)built in this precision
         self._compile_in_background = bool(background)
         self._planning_precision = precision
 

@@ -81,7 +81,7 @@ from mbrl_ros.nodes.conversions import (
 )
 from mbrl_ros.nodes.diagnostics import NodeHealth
 from mbrl_ros.nodes.joint_layout import state_layout
-from mbrl_ros.learning.model_payload import ModelRejectedError, decode_model, decode_value, encode_model
+from mbrl_ros.learning.model_payload import ModelRejectedError, decode_model, encode_model, restore_value
 from mbrl_ros.nodes.parameters import declare_config, warn_unused_parameters
 from mbrl_ros.nodes.runner import run_node
 from mbrl_ros.nodes.scheduling import LEARNER_DEFAULTS
@@ -271,11 +271,8 @@ class ModelLearnerNode(Node):
         if self.values is None:
             return
         try:
-            saved = decode_value(data, self.model, self.spec, reward_fn=self.task.reward,
-                                 termination_fn=self.task.termination_fn, device=self.learning.device)
-            if saved is None:
+            if not restore_value(self.values, data, self.model, self.task, device=self.learning.device):
                 raise ModelRejectedError("value", "the saved model has no critic")
-            self.values.load_state_arrays(saved.state_arrays(), trained=saved.trained, version=saved.version)
         except (ModelRejectedError, ValueError) as exc:
             self.get_logger().warning(f"the critic starts over: {exc}")
             return

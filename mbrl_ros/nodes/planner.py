@@ -507,12 +507,8 @@ class PlannerNode(CommandNodeMixin, Node):
 
     def _publish_prediction(self, obs: np.ndarray, actions: np.ndarray, stamp_ns: int) -> None:
         """~/plan, ~/plan_spread and ~/cost_terms of the chosen plan, from one rollout of it."""
-        obs_t = torch.as_tensor(obs, dtype=torch.float32)
-        actions_t = torch.as_tensor(actions[None], dtype=torch.float32)
-        with torch.no_grad():
-            trajectory = self.model.rollout(obs_t, actions_t)
-        costs = self.objective.predicted_term_costs(obs_t, actions_t, trajectory)
-        self._publish_predicted(stamp_ns, trajectory[0].cpu().numpy(), costs)
+        particles, costs = self.objective.predicted_plan(obs, actions)
+        self._publish_predicted(stamp_ns, particles.cpu().numpy(), costs)
 
     def _publish_predicted(self, stamp_ns: int, particles: np.ndarray, costs: dict[str, float]) -> None:
         """Publish a plan's predicted ``particles (P, H, O)`` and its weighted cost terms (this

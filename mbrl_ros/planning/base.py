@@ -148,6 +148,16 @@ class TrajectoryObjective:
         return (rewards.sum(-1) + self.discount ** horizon * value).mean(-1)
 
     @torch.no_grad()
+    def predicted_plan(self, obs, actions) -> tuple[torch.Tensor, dict[str, float]]:
+        """A chosen plan's predicted particles ``(P, H, O)`` from ``obs (O,)`` under ``actions (H, A)``
+        (one rollout of the model) and its weighted cost terms (:meth:`predicted_term_costs`)."""
+        obs_t = torch.as_tensor(obs, dtype=torch.float32)
+        actions_t = torch.as_tensor(actions, dtype=torch.float32)
+        actions_t = actions_t.reshape(1, *actions_t.shape[-2:])
+        trajectory = self.model.rollout(obs_t, actions_t)
+        return trajectory[0], self.predicted_term_costs(obs_t, actions_t, trajectory)
+
+    @torch.no_grad()
     def predicted_term_costs(self, obs: torch.Tensor, actions: torch.Tensor,
                              trajectory: torch.Tensor | None = None) -> dict[str, float]:
         """What each weighted cost term contributes to the chosen plan's predicted cost.

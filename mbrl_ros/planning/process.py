@@ -294,12 +294,8 @@ def _send_prediction(predictions, objective, obs: np.ndarray, actions: np.ndarra
 
     import torch
 
-    obs_t = torch.as_tensor(obs, dtype=torch.float32)
-    actions_t = torch.as_tensor(actions[None], dtype=torch.float32)
-    with torch.no_grad():
-        trajectory = objective.model.rollout(obs_t, actions_t)
-    costs = objective.predicted_term_costs(obs_t, actions_t, trajectory)
-    item = (int(stamp_ns), trajectory[0].cpu().numpy().astype(np.float32), costs)
+    particles, costs = objective.predicted_plan(obs, actions)
+    item = (int(stamp_ns), particles.cpu().numpy().astype(np.float32), costs)
     try:
         predictions.put_nowait(item)
     except queue.Full:  # the parent is behind: replace what it has not taken (newest wins)
